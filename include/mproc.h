@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* mproc.h: the only header users include. */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include <mproc/common.h>
+#include <mproc/error.h>
+#if __has_include(<mproc/obj.h>)
+#include <mproc/obj.h>
+#endif
+#if __has_include(<mproc/process.h>)
+#include <mproc/process.h>
+#endif
+#if __has_include(<mproc/conn.h>)
+#include <mproc/conn.h>
+#endif
+
+#define MPROC_VERSION_MAJOR 0
+#define MPROC_VERSION_MINOR 1
+#define MPROC_VERSION_PATCH 0
+
+#endif

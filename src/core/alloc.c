@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* core/alloc.c: the allocation hook, also the fault-injection point for tests. */
+#include "core/internal.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static void *(*user_malloc)(size_t) = malloc;
+static void *(*user_realloc)(void *, size_t) = realloc;
+static void (*user_free)(void *) = free;
+
+/*
+ * Countdown for fault injection: when it reaches 1 the next allocation
+ * fails. Atomic because threads of a manager server allocate concurrently.
+ */
+static atomic_ulong fail_countdown;
+static atomic_ulong alloc_count;
+
+static bool
+should_fail(void)
+{
+	atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+	unsigned long n = atomic_load_explicit(&fail_countdown,
+	    memory_order_relaxed);
+	if (n == 0) {
+		return false;
+	}
+	if (n == 1) {
+		atomic_store(&fail_countdown, 0);
+		return true;
+	}
+	atomic_store(&fail_countdown, n - 1);
+	return false;
+}
+
+unsigned long
+mp__alloc_fail_after(unsigned long n)
+{
+	atomic_store(&fail_countdown, n);
+	return atomic_exchange(&alloc_count, 0);
+}
+
+void *
+mp__malloc(size_t size)
+{
+	if (should_fail()) {
+		return NULL;
+	}
+	return user_malloc(size == 0 ? 1 : size);
+}
+
+void *
+mp__calloc(size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size) {
+		return NULL;
+	}
+	void *p = mp__malloc(n * size);
+	if (p != NULL) {
+		memset(p, 0, n * size);
+	}
+	return p;
+}
+
+void *
+mp__realloc(void *ptr, size_t size)
+{
+	if (should_fail()) {
+		return NULL;
+	}
+	return user_realloc(ptr, size == 0 ? 1 : size);
+}
+
+void
+mp__free(void *ptr)
+{
+	if (ptr != NULL) {
+		user_free(ptr);
+	}
+}
+
+char *
+mp__strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = mp__malloc(len);
+	if (p != NULL) {
+		memcpy(p, s, len);
+	}
+	return p;
+}
+
+void *
+mp_malloc(size_t size)
+{
+	return mp__malloc(size);
+}
+
+void *
+mp_realloc(void *ptr, size_t size)
+{
+	return mp__realloc(ptr, size);
+}
+
+void
+mp_free(void *ptr)
+{
+	mp__free(ptr);
+}
+
+void
+mp_set_allocator(void *(*malloc_fn)(size_t),
+    void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
+{
+	bool all = malloc_fn != NULL && realloc_fn != NULL && free_fn != NULL;
+	user_malloc = all ? malloc_fn : malloc;
+	user_realloc = all ? realloc_fn : realloc;
+	user_free = all ? free_fn : free;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* harness.c: leak checks after every case, and running child programs. */
+#include "harness/harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define MAX_FDS 1024
+
+static bool open_before[MAX_FDS];
+
+static void
+scan_fds(bool *open)
+{
+	memset(open, 0, sizeof(bool) * MAX_FDS);
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL) {
+		return;
+	}
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd != self && fd < MAX_FDS) {
+			open[fd] = true;
+		}
+	}
+	closedir(d);
+}
+
+void
+mp_test_setup(void)
+{
+	scan_fds(open_before);
+}
+
+void
+mp_test_teardown(void)
+{
+	int status;
+	pid_t pid = waitpid(-1, &status, WNOHANG);
+	bool child_left = pid != -1 || errno != ECHILD;
+	static bool open_after[MAX_FDS];
+	scan_fds(open_after);
+	int leaked = -1;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (open_after[fd] && !open_before[fd]) {
+			leaked = fd;
+			break;
+		}
+	}
+	/*
+	 * Criterion prints assertion failures raised in .fini but does not
+	 * count them, so a leak ends the case's process instead: the case is
+	 * then reported as crashed, which fails the run.
+	 */
+	if (child_left) {
+		cr_log_error("LEAK: a child process was left behind (waitpid gave %d)",
+		    (int)pid);
+	}
+	if (leaked >= 0) {
+		cr_log_error("LEAK: fd %d was opened by the case and not closed",
+		    leaked);
+	}
+	if (child_left || leaked >= 0) {
+		fflush(NULL);
+		_exit(99);
+	}
+}
+
+static char path_buf[2][4096];
+
+const char *
+mp_test_src(const char *rel)
+{
+	snprintf(path_buf[0], sizeof(path_buf[0]), "%s/%s", MP_TEST_SRCDIR, rel);
+	return path_buf[0];
+}
+
+const char *
+mp_test_bin(const char *rel)
+{
+	snprintf(path_buf[1], sizeof(path_buf[1]), "%s/%s", MP_TEST_BINDIR, rel);
+	return path_buf[1];
+}
+
+struct sink {
+	int fd;
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+static void
+sink_read(struct sink *s)
+{
+	if (s->cap - s->len < 65536) {
+		s->cap = s->cap * 2 + 65536;
+		s->data = realloc(s->data, s->cap + 1);
+		cr_assert(s->data != NULL);
+	}
+	ssize_t n = read(s->fd, s->data + s->len, s->cap - s->len);
+	if (n > 0) {
+		s->len += (size_t)n;
+	} else if (n == 0 || errno != EINTR) {
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+int
+mp_test_run(const char *const argv[], const char *input, size_t input_len,
+    char **out, size_t *out_len, char **err)
+{
+	int in_p[2], out_p[2], err_p[2];
+	cr_assert(pipe2(in_p, O_CLOEXEC) == 0 && pipe2(out_p, O_CLOEXEC) == 0 &&
+	    pipe2(err_p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(in_p[0], 0);
+		dup2(out_p[1], 1);
+		dup2(err_p[1], 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in_p[0]);
+	close(out_p[1]);
+	close(err_p[1]);
+	signal(SIGPIPE, SIG_IGN);
+	struct sink so = { .fd = out_p[0] }, se = { .fd = err_p[0] };
+	size_t written = 0;
+	int in_fd = in_p[1];
+	if (input_len == 0) {
+		close(in_fd);
+		in_fd = -1;
+	}
+	while (so.fd >= 0 || se.fd >= 0) {
+		struct pollfd p[3] = {
+			{ .fd = so.fd, .events = POLLIN },
+			{ .fd = se.fd, .events = POLLIN },
+			{ .fd = in_fd, .events = POLLOUT },
+		};
+		if (poll(p, 3, -1) < 0) {
+			continue;
+		}
+		if (p[0].revents != 0) {
+			sink_read(&so);
+		}
+		if (p[1].revents != 0) {
+			sink_read(&se);
+		}
+		if (in_fd >= 0 && p[2].revents != 0) {
+			ssize_t n = write(in_fd, input + written, input_len - written);
+			if (n > 0) {
+				written += (size_t)n;
+			}
+			if (n < 0 || written == input_len) {
+				close(in_fd);
+				in_fd = -1;
+			}
+		}
+	}
+	if (in_fd >= 0) {
+		close(in_fd);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		cr_assert(errno == EINTR);
+	}
+	if (so.data == NULL) {
+		so.data = malloc(1);
+	}
+	so.data[so.len] = '\0';
+	if (se.data == NULL) {
+		se.data = malloc(1);
+	}
+	se.data[se.len] = '\0';
+	if (out != NULL) {
+		*out = so.data;
+	} else {
+		free(so.data);
+	}
+	if (out_len != NULL) {
+		*out_len = so.len;
+	}
+	if (err != NULL) {
+		*err = se.data;
+	} else {
+		if (se.len > 0) {
+			fputs(se.data, stderr);
+		}
+		free(se.data);
+	}
+	if (WIFSIGNALED(status)) {
+		return -WTERMSIG(status);
+	}
+	int code = WEXITSTATUS(status);
+	return code == 127 ? -1000 : code;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* harness.h: the shared Criterion fixture and helpers of mproc's test suite. */
+#ifndef MP_TEST_HARNESS_H
+#define MP_TEST_HARNESS_H
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <mproc.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Every suite uses this fixture: before each case it records the open fds;
+ * after it, it fails the case if a child process is left (zombie or
+ * running) or an fd opened by the case is still open.
+ */
+void mp_test_setup(void);
+void mp_test_teardown(void);
+
+#define MP_TEST_SUITE(name) \
+	TestSuite(name, .init = mp_test_setup, .fini = mp_test_teardown, \
+	    .timeout = 120)
+
+/* Assert an mproc call returned 0, naming the error otherwise. */
+#define expect_ok(expr) \
+	do { \
+		int mp__rv = (expr); \
+		cr_assert(mp__rv == 0, "%s returned %d (%s: %s)", #expr, mp__rv, \
+		    mp_err_name(mp__rv), mp_strerror(mp__rv)); \
+	} while (0)
+
+/* Assert an mproc call returned the given (negative) error. */
+#define expect_err(expr, want) \
+	do { \
+		int mp__rv = (expr); \
+		cr_assert(mp__rv == (want), "%s returned %d (%s), expected %s", \
+		    #expr, mp__rv, mp_err_name(mp__rv), mp_err_name(want)); \
+	} while (0)
+
+/*
+ * mp_test_run: run argv[0] (searched in PATH when it has no slash) with
+ * input on stdin, collect stdout (and stderr when err is not NULL). Returns
+ * the exit status as Python's Popen.returncode does (-N for signal N), or
+ * -1000 when the program could not be started. Output buffers are
+ * NUL-terminated and released with free().
+ */
+int mp_test_run(const char *const argv[], const char *input, size_t input_len,
+    char **out, size_t *out_len, char **err);
+
+/* Path of a file in the source tree or the build tree (static buffer). */
+const char *mp_test_src(const char *rel);
+const char *mp_test_bin(const char *rel);
+
+/*
+ * The CPython interpreters to test against: every 3.8 to 3.13 under
+ * $(pyenv root)/versions/, and the system python3. Absent versions are
+ * reported on stderr as skipped ("SKIP python 3.9: not installed").
+ */
+struct mp_test_python {
+	char label[32];   /* "3.11.7", or "system 3.11.2" */
+	char path[512];
+};
+
+size_t mp_test_pythons(const struct mp_test_python **list);
+
+/*
+ * Run `python script args...` where script is relative to tests/py/.
+ * Same conventions as mp_test_run.
+ */
+int mp_test_run_py(const struct mp_test_python *py, const char *script,
+    const char *const args[], const char *input, size_t input_len,
+    char **out, size_t *out_len, char **err);
+
+#endif
