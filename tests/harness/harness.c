@@ -201,3 +201,104 @@ mp_test_run(const char *const argv[], const char *input, size_t input_len,
 	int code = WEXITSTATUS(status);
 	return code == 127 ? -1000 : code;
 }
+
+void
+mp_test_spawn(const char *const argv[], struct mp_test_child *child)
+{
+	int in_p[2], out_p[2];
+	cr_assert(pipe2(in_p, O_CLOEXEC) == 0 && pipe2(out_p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(in_p[0], 0);
+		dup2(out_p[1], 1);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in_p[0]);
+	close(out_p[1]);
+	child->pid = pid;
+	child->in_fd = in_p[1];
+	child->out_fd = out_p[0];
+}
+
+void
+mp_test_spawn_py(const char *python, const char *script,
+    const char *const args[], struct mp_test_child *child)
+{
+	const char *argv[32];
+	size_t n = 0;
+	char script_path[4096];
+	snprintf(script_path, sizeof(script_path), "%s/tests/py/%s",
+	    MP_TEST_SRCDIR, script);
+	argv[n++] = python;
+	argv[n++] = "-S";
+	argv[n++] = script_path;
+	for (size_t i = 0; args != NULL && args[i] != NULL && n < 31; i++) {
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	mp_test_spawn(argv, child);
+}
+
+ssize_t
+mp_test_read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t len = 0;
+	while (len + 1 < size) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int rv = poll(&p, 1, timeout_ms);
+		if (rv < 0 && errno == EINTR) {
+			continue;
+		}
+		if (rv <= 0) {
+			return -1;
+		}
+		ssize_t n = read(fd, buf + len, 1);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			return -1;
+		}
+		if (buf[len] == '\n') {
+			break;
+		}
+		len++;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+int
+mp_test_wait(struct mp_test_child *child, int timeout_ms)
+{
+	if (child->in_fd >= 0) {
+		close(child->in_fd);
+		child->in_fd = -1;
+	}
+	if (child->out_fd >= 0) {
+		close(child->out_fd);
+		child->out_fd = -1;
+	}
+	int status = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(child->pid, &status, WNOHANG);
+		if (r == child->pid) {
+			break;
+		}
+		if (waited >= timeout_ms) {
+			kill(child->pid, SIGKILL);
+			waitpid(child->pid, &status, 0);
+			break;
+		}
+		/* Polling the exit status of a helper being shut down, not
+		 * synchronising with it: its readiness comes over its pipe. */
+		poll(NULL, 0, 10);
+	}
+	child->pid = -1;
+	if (WIFSIGNALED(status)) {
+		return -WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}

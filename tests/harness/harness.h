@@ -51,6 +51,34 @@ void mp_test_teardown(void);
 int mp_test_run(const char *const argv[], const char *input, size_t input_len,
     char **out, size_t *out_len, char **err);
 
+/*
+ * mp_test_spawn: start argv (PATH search) with pipes on its stdin and
+ * stdout (stderr is inherited, so what it logs shows in the test output).
+ * The caller reads readiness lines from *out_fd (for example the port a
+ * server listens on), writes to *in_fd, closes both, and reaps the child
+ * with mp_test_wait. Both fds are close-on-exec.
+ */
+struct mp_test_child {
+	pid_t pid;
+	int in_fd;
+	int out_fd;
+};
+
+void mp_test_spawn(const char *const argv[], struct mp_test_child *child);
+/* Same for `python -S tests/py/<script> args...`. */
+void mp_test_spawn_py(const char *python, const char *script,
+    const char *const args[], struct mp_test_child *child);
+/*
+ * Read one line (without its newline) from fd into buf, waiting at most
+ * timeout_ms; returns its length, or -1 on end of file or timeout.
+ */
+ssize_t mp_test_read_line(int fd, char *buf, size_t size, int timeout_ms);
+/*
+ * Close the child's pipes and wait for it, at most timeout_ms, then kill
+ * it with SIGKILL. Returns the status as mp_test_run does.
+ */
+int mp_test_wait(struct mp_test_child *child, int timeout_ms);
+
 /* Path of a file in the source tree or the build tree (static buffer). */
 const char *mp_test_src(const char *rel);
 const char *mp_test_bin(const char *rel);
