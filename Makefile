@@ -33,11 +33,17 @@ demo: build
 # The whole suite twice: a normal build, then ASan + UBSan.
 test: test-normal test-asan
 
+# Interop tests run verbosely: their output names every CPython version
+# tested and every version skipped.
 test-normal: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE interop $(CTEST_ARGS)
+	cd $(BUILD) && ctest --output-on-failure -V -L interop $(CTEST_ARGS)
+	@./scripts/check-leftovers
 
 test-asan: build-asan
-	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -LE interop $(CTEST_ARGS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -V -L interop $(CTEST_ARGS)
+	@./scripts/check-leftovers
 
 bench: build
 	@./bench/run $(BUILD)
