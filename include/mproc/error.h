@@ -26,7 +26,8 @@ extern "C" {
 	X(MP_EPICKLE, -4090, "malformed or unsupported pickle data") \
 	X(MP_EFORBIDDEN, -4089, "pickle refused: global or opcode not allowed") \
 	X(MP_ELIMIT, -4088, "pickle refused: depth, size or memo limit exceeded") \
-	X(MP_ETYPE, -4087, "object has the wrong type")
+	X(MP_ETYPE, -4087, "object has the wrong type") \
+	X(MP_EBROKEN, -4086, "barrier is broken")
 
 enum mp_error {
 #define MP__ERROR_ENUM(name, value, msg) name = (value),
