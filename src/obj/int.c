@@ -11,13 +11,6 @@
 #define HASH_BITS 61
 #define HASH_MOD (((uint64_t)1 << HASH_BITS) - 1)
 
-void
-mp__int_fini(mp_obj_t *o)
-{
-	/* The limbs of a big int live in the same allocation as the object. */
-	(void)o;
-}
-
 /*
  * Build an int from sign and magnitude (n limbs, least significant
  * first). The result is small whenever the value fits int64_t, which is
@@ -294,7 +287,12 @@ mp__int_equal(const mp_obj_t *a, const mp_obj_t *b)
 bool
 mp__int_equal_double(const mp_obj_t *a, double d)
 {
-	if (!isfinite(d) || floor(d) != d) {
+	/*
+	 * Doubles of magnitude 2^52 and above are all integral; below, the
+	 * int64_t round trip tells. (No floor(): the library does not link
+	 * libm.)
+	 */
+	if (!isfinite(d) || (fabs(d) < 0x1p52 && d != (double)(int64_t)d)) {
 		return false;
 	}
 	/* |d| is an integer below 2^1024: at most 32 limbs. */

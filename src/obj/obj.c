@@ -50,13 +50,15 @@ release_items(mp_obj_t **items, size_t n)
 	}
 }
 
+/*
+ * Strings, bytes, tuples and big ints keep their payload in the same
+ * block as the header, so only containers with separate arrays and
+ * instances have more to release.
+ */
 static void
 obj_free(mp_obj_t *o)
 {
 	switch (o->type) {
-	case MP_TYPE_INT:
-		mp__int_fini(o);
-		break;
 	case MP_TYPE_TUPLE:
 		release_items(o->u.seq.items, o->u.seq.len);
 		break;

@@ -78,7 +78,6 @@ struct mp_obj {
 mp_obj_t *mp__obj_alloc(enum mp_type type, size_t extra);
 
 /* int.c */
-void mp__int_fini(mp_obj_t *o);
 /* Decimal text of an int into b. */
 int mp__int_format(const mp_obj_t *o, struct mp__buf *b);
 bool mp__int_equal(const mp_obj_t *a, const mp_obj_t *b);
@@ -91,8 +90,6 @@ double mp__int_to_double(const mp_obj_t *o);
 
 /* table.c */
 void mp__table_fini(struct mp__table *t);
-int mp__table_lookup(const struct mp__table *t, const mp_obj_t *key,
-    uint64_t hash, size_t *pos);
 bool mp__table_equal(const mp_obj_t *a, const mp_obj_t *b);
 
 /* utf8.c */

@@ -76,13 +76,6 @@ probe(const struct mp__table *t, const mp_obj_t *key, uint64_t hash,
 	}
 }
 
-int
-mp__table_lookup(const struct mp__table *t, const mp_obj_t *key,
-    uint64_t hash, size_t *pos)
-{
-	return probe(t, key, hash, pos);
-}
-
 /* First empty slot for hash in a table without deleted slots. */
 static size_t
 empty_slot(const struct mp__table *t, uint64_t hash)
