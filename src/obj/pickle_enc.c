@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/pickle_enc.c: mp_obj_t to protocol-4 pickle, byte for byte as CPython's _pickle. */
+/* obj/pickle_enc.c: mp_obj_t to pickle, byte for byte as CPython 3.8-3.13. */
 #include "obj/obj_impl.h"
 #include "obj/pickle_internal.h"
 
