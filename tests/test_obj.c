@@ -341,6 +341,10 @@ Test(obj, numbers_compare_across_types)
 	cr_assert(mp_obj_equal(p100, p100f));
 	cr_assert(mp_obj_equal(p63, p63f));
 	cr_assert(!mp_obj_equal(max, p63f), "2^63 - 1 is not 2.0^63");
+	mp_obj_t *p100p1 = big("1267650600228229401496703205377");
+	cr_assert(!mp_obj_equal(p100p1, p100f), "2^100 + 1 is not 2.0^100");
+	cr_assert(!mp_obj_equal(p100, mp_bool(true)));
+	mp_obj_unref(p100p1);
 	cr_assert(!mp_obj_equal(one, mp_none()));
 	cr_assert_eq(hash_of(one), hash_of(onef));
 	cr_assert_eq(hash_of(one), hash_of(mp_bool(true)));
@@ -671,6 +675,29 @@ Test(obj, instances_keep_class_args_and_state)
 	expect_repr(o, "Token(typeid='Q', address=('127.0.0.1', 5000), "
 	    "id='7f')");
 	cr_assert_null(mp_instance_name(mp_none()));
+}
+
+Test(obj, instances_compare_by_content)
+{
+	mp_obj_t *a = mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("k")), NULL, false);
+	mp_obj_t *b = mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("k")), NULL, false);
+	mp_obj_t *c = mp_instance_new("builtins", "ValueError",
+	    mp_tuple_of(1, mp_str("k")), NULL, false);
+	mp_obj_t *d = mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("k")), mp_dict_new(), false);
+	cr_assert(mp_obj_equal(a, b));
+	cr_assert(!mp_obj_equal(a, c));
+	cr_assert(!mp_obj_equal(a, d), "state differs");
+	cr_assert_eq(hash_of(a), hash_of(b));
+	mp_obj_t *set = mp_set_new();
+	expect_ok(mp_set_add(set, a));
+	expect_ok(mp_set_add(set, b));
+	cr_assert_eq(mp_obj_len(set), 1);
+	mp_obj_unref(set);
+	mp_obj_unref(c);
+	mp_obj_unref(d);
 }
 
 Test(obj, repr_and_str_print_as_python)

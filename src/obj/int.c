@@ -284,6 +284,37 @@ mp__int_equal(const mp_obj_t *a, const mp_obj_t *b)
 	return n == 0 || memcmp(la, lb, n * sizeof(uint32_t)) == 0;
 }
 
+/*
+ * Limbs of an integral double's magnitude a (below 2^1024, so at most 32
+ * limbs plus the spill of the shift); returns their count.
+ */
+static size_t
+double_mag(double a, uint32_t dl[34])
+{
+	int e;
+	double m = frexp(a, &e);
+	if (m == 0) {
+		return 0;
+	}
+	/* a = mant * 2^(e - 53) exactly, with mant a 53-bit integer. */
+	uint64_t mant = (uint64_t)ldexp(m, 53);
+	int shift = e - 53;
+	if (shift < 0) {
+		mant >>= -shift; /* only zero bits go: a is integral */
+		shift = 0;
+	}
+	size_t word = (size_t)shift / 32;
+	unsigned __int128 v = (unsigned __int128)mant << (shift % 32);
+	for (size_t k = 0; k < 3; k++) {
+		dl[word + k] = (uint32_t)(v >> (32 * k));
+	}
+	size_t n = word + 3;
+	while (n > 0 && dl[n - 1] == 0) {
+		n--;
+	}
+	return n;
+}
+
 bool
 mp__int_equal_double(const mp_obj_t *a, double d)
 {
@@ -295,30 +326,8 @@ mp__int_equal_double(const mp_obj_t *a, double d)
 	if (!isfinite(d) || (fabs(d) < 0x1p52 && d != (double)(int64_t)d)) {
 		return false;
 	}
-	/* |d| is an integer below 2^1024: at most 32 limbs. */
 	uint32_t dl[34] = { 0 };
-	int e;
-	double m = frexp(fabs(d), &e);
-	size_t dn = 0;
-	if (m != 0) {
-		/* d = mant * 2^(e - 53) exactly, with mant a 53-bit integer. */
-		uint64_t mant = (uint64_t)ldexp(m, 53);
-		int shift = e - 53;
-		if (shift < 0) {
-			mant >>= -shift; /* only zero bits go: d is integral */
-			shift = 0;
-		}
-		size_t word = (size_t)shift / 32;
-		unsigned bit = (unsigned)shift % 32;
-		unsigned __int128 v = (unsigned __int128)mant << bit;
-		for (size_t k = 0; k < 3; k++) {
-			dl[word + k] = (uint32_t)(v >> (32 * k));
-		}
-		dn = word + 3;
-		while (dn > 0 && dl[dn - 1] == 0) {
-			dn--;
-		}
-	}
+	size_t dn = double_mag(fabs(d), dl);
 	uint32_t ta[2];
 	const uint32_t *la;
 	bool na;
