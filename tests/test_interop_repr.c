@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_interop_repr.c: mp_obj_repr and mp_obj_str print what every installed CPython prints. */
+/* test_interop_repr.c: repr and str text equal every CPython's. */
 #include "harness/harness.h"
 #include "core/internal.h"
 
@@ -486,7 +486,8 @@ Test(interop_repr, utf8_validation_matches_cpython)
 		    &out, NULL, NULL);
 		cr_assert_eq(st, 0, "python %s exited with %d", pys[i].label,
 		    st);
-		cr_assert_str_eq(out, want, "python %s disagrees", pys[i].label);
+		cr_assert_str_eq(out, want, "python %s disagrees",
+		    pys[i].label);
 		free(out);
 	}
 }

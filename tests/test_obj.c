@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_obj.c: mp_obj_t construction, ownership, equality, hashing, containers and repr. */
+/* test_obj.c: mp_obj_t building, ownership, equality, hash, repr. */
 #include "harness/harness.h"
 #include "core/internal.h"
 
@@ -209,7 +209,8 @@ Test(obj, allocation_failures_never_leak)
 		mp__alloc_fail_after(0);
 		mp_obj_unref(d);
 		if (rr == 0) {
-			cr_assert_str_eq(s, "{'key': ['Process-1', (1, 2.0), {}]}");
+			cr_assert_str_eq(s,
+			    "{'key': ['Process-1', (1, 2.0), {}]}");
 			mp_free(s);
 			cr_assert_gt(n, 5);
 			break;
@@ -359,7 +360,8 @@ Test(obj, numbers_compare_across_types)
 Test(obj, hashes_match_cpython_for_numbers)
 {
 	mp_obj_t *v[] = { mp_float(1.5), mp_int(-1), mp_float(-1.0),
-		big("2305843009213693951"), big("1267650600228229401496703205376") };
+		big("2305843009213693951"),
+		big("1267650600228229401496703205376") };
 	uint64_t want[] = { UINT64_C(1152921504606846977), (uint64_t)-2,
 		(uint64_t)-2, 0, UINT64_C(549755813888) };
 	for (size_t i = 0; i < MP__ARRAY_LEN(v); i++) {
@@ -485,7 +487,7 @@ Test(obj, dict_merges_equal_numeric_keys)
 	mp_obj_t *nan = mp_float(NAN);
 	expect_ok(mp_dict_set(d, mp_obj_ref(nan), mp_str("n1")));
 	expect_ok(mp_dict_set(d, mp_float(NAN), mp_str("n2")));
-	cr_assert_eq(mp_obj_len(d), 3, "distinct NaN objects are distinct keys");
+	cr_assert_eq(mp_obj_len(d), 3, "distinct NaNs are distinct keys");
 	cr_assert_str_eq(mp_str_data(mp_dict_get(d, nan), NULL), "n1");
 	mp_obj_unref(nan);
 	mp_obj_unref(d);
@@ -620,7 +622,8 @@ Test(obj, str_accepts_only_strict_utf8)
 		{ "\xee\x80\x80", 3 }, { "\xef\xbf\xbf", 3 },
 		{ "\xf0\x90\x80\x80", 4 }, { "\xf4\x8f\xbf\xbf", 4 },
 	}, bad[] = {
-		{ "\x80", 1 }, { "\xbf", 1 }, { "\xc0\x80", 2 }, { "\xc1\xbf", 2 },
+		{ "\x80", 1 }, { "\xbf", 1 }, { "\xc0\x80", 2 },
+		{ "\xc1\xbf", 2 },
 		{ "\xe0\x80\x80", 3 }, { "\xe0\x9f\xbf", 3 },
 		{ "\xed\xa0\x80", 3 }, { "\xed\xbf\xbf", 3 },
 		{ "\xf0\x80\x80\x80", 4 }, { "\xf0\x8f\xbf\xbf", 4 },

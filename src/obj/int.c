@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/int.c: arbitrary-length ints: parsing, two's complement bytes, decimal text, hashing. */
+/* obj/int.c: ints of any length: parse, bytes, decimal text, hash. */
 #include "obj/obj_impl.h"
 
 #include <math.h>
@@ -31,7 +31,7 @@ int_from_mag(bool neg, const uint32_t *limbs, size_t n)
 			return mp_int((int64_t)mag);
 		}
 		if (neg && mag <= (uint64_t)INT64_MAX + 1) {
-			/* Negate in unsigned arithmetic: -2^63 has no positive twin. */
+			/* Negate unsigned: -2^63 has no positive twin. */
 			return mp_int((int64_t)(0 - mag));
 		}
 	}
@@ -91,7 +91,7 @@ mp_int_from_str(const char *s, mp_obj_t **out)
 	size_t n = 0;
 	size_t i = 0;
 	while (i < nd) {
-		/* Take up to 9 digits at a time: limbs = limbs * 10^k + chunk. */
+		/* Up to 9 digits at a time: limbs = limbs * 10^k + chunk. */
 		uint32_t chunk = 0;
 		uint32_t mul = 1;
 		for (size_t k = 0; k < 9 && i < nd; k++, i++) {
@@ -187,8 +187,10 @@ mp_int_to_bytes(const mp_obj_t *o, uint8_t **out, size_t *len)
 	}
 	unsigned carry = 1;
 	for (size_t i = 0; i < nb; i++) {
-		unsigned byte = i / 4 < n ? (limbs[i / 4] >> (8 * (i % 4))) & 0xff
-		    : 0;
+		unsigned byte = 0;
+		if (i / 4 < n) {
+			byte = (limbs[i / 4] >> (8 * (i % 4))) & 0xff;
+		}
 		if (neg) {
 			byte = (~byte & 0xff) + carry;
 			carry = byte >> 8;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/obj.c: reference counting, scalars, str, bytes, tuples, lists and instances. */
+/* obj/obj.c: refcounts, scalars, str, bytes, tuple, list, instance. */
 #include "obj/obj_impl.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/obj_impl.h: the layout of mp_obj_t and helpers shared by src/obj/ (internal). */
+/* obj/obj_impl.h: mp_obj_t's layout, shared by src/obj/ (internal). */
 #ifndef MP_OBJ_IMPL_H
 #define MP_OBJ_IMPL_H
 
@@ -55,7 +55,7 @@ struct mp_obj {
 		struct mp__int i;
 		double f;
 		struct {
-			char *data; /* NUL-terminated, stored after the header */
+			char *data; /* NUL-terminated, after the header */
 			size_t len;
 		} s;
 		struct {

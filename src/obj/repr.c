@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/repr.c: repr() and str() text of values, character for character as CPython prints them. */
+/* obj/repr.c: repr() and str() text, exactly as CPython prints it. */
 #include "obj/obj_impl.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/table.c: the insertion-ordered hash table behind dict, set and frozenset. */
+/* obj/table.c: the insertion-ordered hash table of dict and set. */
 #include "obj/obj_impl.h"
 
 #include <string.h>
