@@ -151,7 +151,11 @@ write_iov(mp_conn_t *c, struct iovec *iov, int n)
 {
 	while (n > 0) {
 		ssize_t r;
-		if (c->is_sock) {
+		if (c->is_sock && n == 1) {
+			/* send(2) skips sendmsg's msghdr and iovec copies. */
+			r = send(c->fd, iov->iov_base, iov->iov_len,
+			    MSG_NOSIGNAL);
+		} else if (c->is_sock) {
 			struct msghdr msg = { .msg_iov = iov,
 				.msg_iovlen = (size_t)n };
 			r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
@@ -468,6 +472,9 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	if (!c->readable) {
 		return -EBADF;
 	}
+	if (c->broken) {
+		return -EPROTO;
+	}
 	if (c->pend != NULL) {
 		return recv_pending(c, d, deadline, nowait);
 	}
@@ -533,7 +540,7 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 			mp__free(dst);
 		}
 		if (prv != 0) {
-			c->eof = true; /* the stream lost its framing */
+			c->broken = true; /* the part is lost, so is the framing */
 			return prv;
 		}
 		return rv;

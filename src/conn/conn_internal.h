@@ -24,6 +24,7 @@ struct mp_conn {
 	bool writable;
 	bool is_sock;
 	bool eof;              /* read(2) returned 0: nothing more will come */
+	bool broken;           /* a message was lost mid-way: no framing left */
 	size_t max_message;
 
 	/* Receive side: rbuf[rpos..rend) is read and not yet consumed. */
