@@ -2,6 +2,7 @@
 /* obj/pickle_dec.c: a bounded pickle decoder: it builds data, never code. */
 #include "obj/pickle_dec.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,23 @@ take_body(struct mp__pdec *d, int width, const uint8_t **body, size_t *n)
 
 /* ---- Stack, marks and the exposed set --------------------------------- */
 
+void *
+mp__pdec_grow(void *cur, const void *inl, size_t cap, size_t elem,
+    size_t used)
+{
+	if (cap > SIZE_MAX / elem) {
+		return NULL;
+	}
+	if (cur != inl) {
+		return mp__realloc(cur, cap * elem);
+	}
+	void *p = mp__malloc(cap * elem);
+	if (p != NULL) {
+		memcpy(p, cur, used * elem);
+	}
+	return p;
+}
+
 /* Push o (stolen; NULL when a constructor ran out of memory). */
 int
 mp__pdec_push(struct mp__pdec *d, mp_obj_t *o, uint32_t depth)
@@ -90,13 +108,14 @@ mp__pdec_push(struct mp__pdec *d, mp_obj_t *o, uint32_t depth)
 		return mp__pdec_fail(d, MP_ELIMIT, "more items than max_items");
 	}
 	if (d->sp == d->cap) {
-		size_t cap = d->cap == 0 ? 32 : d->cap * 2;
-		mp_obj_t **s = mp__realloc(d->stk, cap * sizeof(*s));
-		if (s != NULL) {
-			d->stk = s;
+		size_t cap = d->cap * 2;
+		mp_obj_t **st = mp__pdec_grow(d->stk, d->stk0, cap,
+		    sizeof(*st), d->sp);
+		if (st != NULL) {
+			d->stk = st;
 		}
-		struct mp__pdec_slot *in = s == NULL ? NULL :
-		    mp__realloc(d->inf, cap * sizeof(*in));
+		struct mp__pdec_slot *in = st == NULL ? NULL :
+		    mp__pdec_grow(d->inf, d->inf0, cap, sizeof(*in), d->sp);
 		if (in == NULL) {
 			mp_obj_unref(o);
 			return mp__pdec_fail(d, -ENOMEM, "out of memory");
@@ -441,13 +460,13 @@ op_mark(struct mp__pdec *d)
 		return mp__pdec_fail(d, MP_ELIMIT, "marks nested deeper than max_depth");
 	}
 	if (d->nmarks == d->capmarks) {
-		size_t cap = d->capmarks == 0 ? 16 : d->capmarks * 2;
-		size_t *m = mp__realloc(d->marks, cap * sizeof(*m));
+		size_t *m = mp__pdec_grow(d->marks, d->marks0,
+		    d->capmarks * 2, sizeof(*m), d->nmarks);
 		if (m == NULL) {
 			return mp__pdec_fail(d, -ENOMEM, "out of memory");
 		}
 		d->marks = m;
-		d->capmarks = cap;
+		d->capmarks *= 2;
 	}
 	d->marks[d->nmarks++] = d->sp;
 	return 0;
@@ -582,10 +601,18 @@ dec_fini(struct mp__pdec *d)
 	for (size_t i = 0; i < d->nmemo; i++) {
 		mp_obj_unref(d->memo[i].o);
 	}
-	mp__free(d->stk);
-	mp__free(d->inf);
-	mp__free(d->marks);
-	mp__free(d->memo);
+	if (d->stk != d->stk0) {
+		mp__free(d->stk);
+	}
+	if (d->inf != d->inf0) {
+		mp__free(d->inf);
+	}
+	if (d->marks != d->marks0) {
+		mp__free(d->marks);
+	}
+	if (d->memo != d->memo0) {
+		mp__free(d->memo);
+	}
 	mp__free(d->exp);
 }
 
@@ -600,7 +627,14 @@ mp_pickle_loads(const void *data, size_t len,
     const struct mp_pickle_opts *opts, mp_obj_t **out)
 {
 	struct mp__pdec d;
-	memset(&d, 0, sizeof(d));
+	memset(&d, 0, offsetof(struct mp__pdec, stk0));
+	d.stk = d.stk0;
+	d.inf = d.inf0;
+	d.cap = MP__PDEC_INLINE;
+	d.marks = d.marks0;
+	d.capmarks = MP__PDEC_INLINE;
+	d.memo = d.memo0;
+	d.capmemo = MP__PDEC_INLINE;
 	d.start = data;
 	d.p = data;
 	d.end = d.start + len;

@@ -13,6 +13,7 @@
  * nesting depth of its value.
  */
 #define MP__PDEC_NO_MEMO UINT32_MAX
+#define MP__PDEC_INLINE 32
 
 struct mp__pdec_slot {
 	uint32_t depth;
@@ -52,6 +53,11 @@ struct mp__pdec {
 	size_t max_items;
 	size_t max_len;
 	const struct mp_pickle_opts *opts;
+	/* First storage of the arrays above: most messages need no more. */
+	mp_obj_t *stk0[MP__PDEC_INLINE];
+	struct mp__pdec_slot inf0[MP__PDEC_INLINE];
+	size_t marks0[MP__PDEC_INLINE];
+	struct mp__pdec_memo memo0[MP__PDEC_INLINE];
 };
 
 /* Containers that change after they are made. */
@@ -78,6 +84,9 @@ int mp__pdec_fail(struct mp__pdec *d, int rv, const char *what);
 int mp__pdec_truncated(struct mp__pdec *d);
 /* The next n input bytes, or NULL when fewer are left. */
 const uint8_t *mp__pdec_take(struct mp__pdec *d, size_t n);
+/* A bigger copy of an array that may be inline storage (inl), or NULL. */
+void *mp__pdec_grow(void *cur, const void *inl, size_t cap, size_t elem,
+    size_t used);
 /* Push o (stolen; NULL means a constructor ran out of memory). */
 int mp__pdec_push(struct mp__pdec *d, mp_obj_t *o, uint32_t depth);
 /* At least n slots above the innermost mark, or MP_EPICKLE. */

@@ -138,14 +138,14 @@ mp__pdec_op_put(struct mp__pdec *d, int width)
 	}
 	if (idx == d->nmemo) {
 		if (d->nmemo == d->capmemo) {
-			size_t cap = d->capmemo == 0 ? 16 : d->capmemo * 2;
-			struct mp__pdec_memo *m = mp__realloc(d->memo,
-			    cap * sizeof(*m));
+			struct mp__pdec_memo *m = mp__pdec_grow(d->memo,
+			    d->memo0, d->capmemo * 2, sizeof(*m), d->nmemo);
 			if (m == NULL) {
-				return mp__pdec_fail(d, -ENOMEM, "out of memory");
+				return mp__pdec_fail(d, -ENOMEM,
+				    "out of memory");
 			}
 			d->memo = m;
-			d->capmemo = cap;
+			d->capmemo *= 2;
 		}
 		d->nmemo++;
 	} else {
