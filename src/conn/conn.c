@@ -379,7 +379,7 @@ parse_header(const uint8_t *p, size_t avail, size_t *hdr, uint64_t *n)
 bool
 mp__conn_frame_buffered(const mp_conn_t *c)
 {
-	if (c->eof) {
+	if (c->eof || c->broken) {
 		return true;
 	}
 	if (c->pend != NULL) {
