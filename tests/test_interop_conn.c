@@ -231,3 +231,44 @@ Test(interop_conn, python_closing_mid_frame_is_truncated)
 {
 	each_python(c_client_truncated);
 }
+
+static void
+c_unix_listener_big(const struct mp_test_python *py)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/tmp/mproc-interop-conn-%d.sock",
+	    (int)getpid());
+	mp_listener_t *l;
+	expect_ok(mp_listener_open(path, KEY, KEYLEN, &l));
+	struct mp_test_child ch;
+	const char *args[] = { "connect", "unix", path, KEY, "big", NULL };
+	mp_test_spawn_py(py->path, "conn_peer.py", args, &ch);
+	mp_conn_t *c = NULL;
+	expect_ok(mp_listener_accept(l, WAIT_MS, &c));
+	/* Large both ways: Python writes header and payload separately. */
+	size_t n = (3 << 20) + 7;
+	uint8_t *m = malloc(n);
+	for (size_t i = 0; i < n; i++) {
+		m[i] = (uint8_t)(i * 31 + (i >> 12));
+	}
+	expect_ok(mp_conn_send_bytes(c, m, n));
+	char want[32];
+	snprintf(want, sizeof(want), "LEN %zu", n);
+	expect_line(&ch, want, py->label);
+	void *buf;
+	size_t len;
+	expect_ok(mp_conn_recv_bytes(c, n, WAIT_MS, &buf, &len));
+	cr_assert_eq(len, n);
+	cr_assert(memcmp(buf, m, n) == 0);
+	mp_free(buf);
+	free(m);
+	mp_conn_close(c);
+	expect_line(&ch, "EOF", py->label);
+	finish(&ch, py->label);
+	mp_listener_close(l);
+}
+
+Test(interop_conn, large_messages_over_a_unix_socket)
+{
+	each_python(c_unix_listener_big);
+}

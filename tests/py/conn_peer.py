@@ -3,6 +3,7 @@
 #
 #   conn_peer.py listen KEY MODE            prints "PORT <n>", accepts one client
 #   conn_peer.py connect HOST PORT KEY MODE  connects as Client()
+#   conn_peer.py connect unix PATH KEY MODE  connects to a Unix socket
 #
 # KEY is the authkey as text, or "-" for none. Every outcome is one line on
 # stdout, flushed, so the C side reads it over the pipe instead of sleeping:
@@ -10,6 +11,7 @@
 #          then wait for the peer to close and print "EOF"
 #   objs   receive one object, print "OBJ <repr>", send it back, then send
 #          the fixed object below, wait for EOF and print "EOF"
+#   big    receive one message, print "LEN <n>", send it back, wait for EOF
 #   half   send a header for 16 bytes and 3 of them, then close: "HALF"
 # A failed handshake prints "AUTHERR <message>".
 import sys
@@ -29,6 +31,10 @@ def run(conn, mode):
         msg = conn.recv_bytes()
         say("GOT", msg.hex())
         conn.send_bytes(b"py:" + msg)
+    elif mode == "big":
+        msg = conn.recv_bytes()
+        say("LEN", len(msg))
+        conn.send_bytes(msg)
     elif mode == "objs":
         obj = conn.recv()
         say("OBJ", repr(obj))
@@ -59,7 +65,11 @@ def main():
                 run(conn, args[2])
         else:
             key = None if args[3] == "-" else args[3].encode()
-            conn = Client((args[1], int(args[2])), authkey=key)
+            if args[1] == "unix":
+                address = args[2]
+            else:
+                address = (args[1], int(args[2]))
+            conn = Client(address, authkey=key)
             run(conn, args[4])
     except AuthenticationError as e:
         say("AUTHERR", e)
