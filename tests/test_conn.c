@@ -32,7 +32,8 @@ raw_read(mp_conn_t *c, void *p, size_t n)
 {
 	uint8_t *b = p;
 	while (n > 0) {
-		struct pollfd pfd = { .fd = mp_conn_fileno(c), .events = POLLIN };
+		struct pollfd pfd = { .fd = mp_conn_fileno(c),
+			.events = POLLIN };
 		cr_assert(poll(&pfd, 1, 10000) == 1, "nothing to read");
 		ssize_t r = read(mp_conn_fileno(c), b, n);
 		cr_assert(r > 0, "read gave %zd", r);
@@ -146,7 +147,8 @@ Test(conn, negative_lengths_other_than_minus_one_are_eproto)
 		raw_write(a, h, 4);
 		void *buf;
 		size_t len;
-		expect_err(mp_conn_recv_bytes(b, 64, 1000, &buf, &len), -EPROTO);
+		expect_err(mp_conn_recv_bytes(b, 64, 1000, &buf, &len),
+		    -EPROTO);
 		cr_assert_eq(mp_conn_poll(b, MP_NOWAIT), 1,
 		    "a bad header is ready: the receive fails at once");
 		mp_conn_close(a);
@@ -858,7 +860,8 @@ Test(conn, bad_addresses_are_einval)
 		mp_listener_t *l = NULL;
 		expect_err(mp_listener_open(bad[i], NULL, 0, &l), -EINVAL);
 		mp_conn_t *c = NULL;
-		expect_err(mp_client_connect(bad[i], NULL, 0, 100, &c), -EINVAL);
+		expect_err(mp_client_connect(bad[i], NULL, 0, 100, &c),
+		    -EINVAL);
 	}
 	mp_listener_t *l = NULL;
 	expect_err(mp_listener_open("no-such-host.invalid:0", NULL, 0, &l),

@@ -70,7 +70,10 @@ parse_prefix(const uint8_t *x, size_t len, size_t *skip)
 	return NULL;
 }
 
-/* HMAC-d(key, msg) into mac; returns its length or 0 when the digest is unavailable (FIPS). */
+/*
+ * HMAC-d(key, msg) into mac. Returns its length, or 0 when the digest is
+ * unavailable (a FIPS build without MD5).
+ */
 static unsigned
 hmac(const struct digest *d, const void *key, size_t keylen, const void *msg,
     size_t len, uint8_t mac[EVP_MAX_MD_SIZE])
@@ -93,7 +96,7 @@ send_msg(mp_conn_t *c, const void *p, size_t n)
 	return mp_conn_send_bytes(c, p, n);
 }
 
-/* Receive one handshake message (at most MP_CONN_HANDSHAKE_MAX bytes) into buf. */
+/* Receive one handshake message, at most MP_CONN_HANDSHAKE_MAX bytes. */
 static int
 recv_msg(mp_conn_t *c, uint8_t *buf, int64_t deadline, size_t *len)
 {

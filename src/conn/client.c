@@ -129,7 +129,8 @@ mp_client_connect(const char *address, const void *authkey, size_t keylen,
 		if (rv == 0) {
 			left = timeout_ms < 0 ? MP_FOREVER :
 			    mp__deadline_remaining_ms(deadline);
-			rv = mp_conn_deliver_challenge(c, authkey, keylen, left);
+			rv = mp_conn_deliver_challenge(c, authkey, keylen,
+			    left);
 		}
 		if (rv != 0) {
 			mp_conn_close(c);
