@@ -956,3 +956,57 @@ Test(conn, a_bad_pickle_is_consumed_and_the_stream_stays_framed)
 	mp_conn_close(a);
 	mp_conn_close(b);
 }
+
+/* ---- allocation failures ------------------------------------------------ */
+
+Test(conn, every_allocation_failure_is_enomem_and_leaks_nothing)
+{
+	/* Fail the 1st, 2nd, ... allocation until the call succeeds. */
+	for (unsigned long n = 1;; n++) {
+		mp__alloc_fail_after(n);
+		mp_conn_t *a = NULL, *b = NULL;
+		int rv = mp_pipe(&a, &b, n % 2 == 0);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			mp_conn_close(a);
+			mp_conn_close(b);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert(a == NULL && b == NULL);
+		cr_assert(n < 100);
+	}
+	for (unsigned long n = 1;; n++) {
+		mp__alloc_fail_after(n);
+		mp_listener_t *l = NULL;
+		int rv = mp_listener_open("127.0.0.1:0", KEY, KEYLEN, &l);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			mp_listener_close(l);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert(n < 100);
+	}
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	for (unsigned long n = 1;; n++) {
+		expect_ok(mp_conn_send_bytes(a, "kept", 4));
+		mp__alloc_fail_after(n);
+		void *buf = NULL;
+		size_t len;
+		int rv = mp_conn_recv_bytes(b, 16, 1000, &buf, &len);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			cr_assert_eq(len, 4);
+			mp_free(buf);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		/* The message is still there for the next try. */
+		expect_msg(b, "kept");
+		cr_assert(n < 100);
+	}
+	mp_conn_close(a);
+	mp_conn_close(b);
+}
