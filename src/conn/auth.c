@@ -35,6 +35,23 @@ static const struct digest digests[] = {
 	{ "sha3_384", EVP_sha3_384 },
 };
 
+int
+mp__conn_handshake(mp_conn_t *c, const void *key, size_t keylen,
+    bool server, int64_t deadline)
+{
+	/* One deadline for both halves; each call gets what is left of it. */
+	for (int step = 0; step < 2; step++) {
+		int64_t left = mp__deadline_remaining_ms(deadline);
+		int rv = (step == 0) == server ?
+		    mp_conn_deliver_challenge(c, key, keylen, left) :
+		    mp_conn_answer_challenge(c, key, keylen, left);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
 int64_t
 mp__conn_handshake_deadline(int64_t timeout_ms)
 {

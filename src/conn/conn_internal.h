@@ -75,6 +75,14 @@ int mp__conn_send_sbuf(mp_conn_t *c);
 bool mp__conn_frame_buffered(const mp_conn_t *c);
 
 /*
+ * Both halves in a role's order: a server (Listener.accept) delivers then
+ * answers, a client answers then delivers. deadline (absolute, never
+ * forever) bounds the whole exchange.
+ */
+int mp__conn_handshake(mp_conn_t *c, const void *key, size_t keylen,
+    bool server, int64_t deadline);
+
+/*
  * The deliver half with a caller-chosen nonce (the part after
  * "#CHALLENGE#"), so that tests can check the handshake byte for byte.
  */

@@ -280,12 +280,8 @@ mp_listener_accept(mp_listener_t *l, int64_t timeout_ms, mp_conn_t **out)
 	}
 	if (l->key != NULL) {
 		/* Listener.accept: deliver first, then answer. */
-		rv = mp_conn_deliver_challenge(c, l->key, l->keylen,
-		    MP_FOREVER);
-		if (rv == 0) {
-			rv = mp_conn_answer_challenge(c, l->key, l->keylen,
-			    MP_FOREVER);
-		}
+		rv = mp__conn_handshake(c, l->key, l->keylen, true,
+		    mp__conn_handshake_deadline(MP_FOREVER));
 		if (rv != 0) {
 			mp_conn_close(c);
 			return rv;
