@@ -766,6 +766,8 @@ Test(pickle, malformed_input_is_epickle)
 	expect_ok(RAW("\x80\x04(N0NN1N."));                /* POP, POP_MARK */
 	expect_ok(RAW("\x80\x04(0N."));                    /* POP of a mark */
 	expect_ok(RAW("N."));                              /* no PROTO */
+	expect_ok(RAW("\x80\x02]q\x00(e."));               /* empty batch */
+	expect_ok(RAW("\x80\x04}(u\x8f(\x90\x86."));
 	expect_ok(RAW("\x80\x02\x80\x05N."));
 }
 

@@ -294,6 +294,9 @@ list_extend(struct mp__pdec *d, mp_obj_t *l, size_t from)
 {
 	size_t n = d->sp - from;
 	size_t len = l->u.seq.len;
+	if (n == 0) {
+		return 0; /* an empty MARK APPENDS; items may still be NULL */
+	}
 	if (len + n > l->u.seq.cap) {
 		size_t cap = l->u.seq.cap + l->u.seq.cap / 2 + 4;
 		if (cap < len + n) {
