@@ -719,6 +719,7 @@ Test(pickle, code_running_opcodes_are_forbidden)
 Test(pickle, malformed_input_is_epickle)
 {
 	expect_err(RAW(""), MP_EPICKLE);
+	expect_err(loads(NULL, 0, &(mp_obj_t *){ NULL }), MP_EPICKLE);
 	expect_err(RAW("\x80\x04"), MP_EPICKLE);           /* no STOP */
 	expect_err(RAW("\x80\x04."), MP_EPICKLE);          /* empty stack */
 	expect_err(RAW("\x80\x04NN."), MP_EPICKLE);        /* two items */

@@ -629,6 +629,11 @@ int
 mp_pickle_loads(const void *data, size_t len,
     const struct mp_pickle_opts *opts, mp_obj_t **out)
 {
+	static const uint8_t empty[1];
+	MP_ASSERT(out != NULL && (data != NULL || len == 0));
+	if (data == NULL) {
+		data = empty; /* no arithmetic on a null pointer */
+	}
 	struct mp__pdec d;
 	memset(&d, 0, offsetof(struct mp__pdec, stk0));
 	d.stk = d.stk0;
@@ -650,9 +655,6 @@ mp_pickle_loads(const void *data, size_t len,
 	d.max_len = pick(opts == NULL ? 0 : opts->max_len, (size_t)1 << 30);
 	if (d.max_depth > UINT32_MAX - 1) {
 		d.max_depth = UINT32_MAX - 1;
-	}
-	if (data == NULL && len > 0) {
-		return -EINVAL;
 	}
 	mp_obj_t *result = NULL;
 	int rv;

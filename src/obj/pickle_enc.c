@@ -739,6 +739,7 @@ mp__pickle_encode(struct mp__buf *b, const mp_obj_t *o)
 int
 mp_pickle_dumps(const mp_obj_t *o, void **out, size_t *len)
 {
+	MP_ASSERT(out != NULL && len != NULL);
 	struct mp__buf b;
 	mp__buf_init(&b);
 	int rv = mp__pickle_encode(&b, o);
