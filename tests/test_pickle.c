@@ -880,6 +880,41 @@ Test(pickle, deep_nesting_is_elimit)
 	free(p);
 }
 
+/*
+ * A container's depth follows it into the memo: a list memoized empty,
+ * then filled 9 deep, comes back from BINGET 9 deep. Memoizing a growing
+ * container twice is refused, so no memo entry can keep a stale depth.
+ */
+Test(pickle, memo_keeps_depths_exact)
+{
+	uint8_t p[64];
+	size_t k = 0;
+	p[k++] = 0x80;
+	p[k++] = 4;
+	p[k++] = ']';
+	p[k++] = 0x94;
+	memset(p + k, ']', 8);
+	k += 8;
+	memset(p + k, 'a', 8);
+	k += 8;
+	p[k++] = 'h';
+	p[k++] = 0;
+	p[k++] = 0x85;
+	p[k++] = 0x85;
+	p[k++] = '.';
+	struct mp_pickle_opts o = opts_default();
+	o.max_depth = 10;
+	expect_err(loads_buf(p, k, &o), MP_ELIMIT);
+	o.max_depth = 11;
+	/* Within the limit the decode goes on to STOP, with two values. */
+	expect_err(loads_buf(p, k, &o), MP_EPICKLE);
+	cr_assert(strstr(errbuf, "exactly one") != NULL, "%s", errbuf);
+	expect_err(RAW("\x80\x04]\x94\x94."), MP_EPICKLE);
+	cr_assert(strstr(errbuf, "memoized twice") != NULL, "%s", errbuf);
+	/* Complete values may be memoized again (BINGET then MEMOIZE). */
+	expect_ok(RAW("\x80\x04]\x94h\x00\x94\x86."));
+}
+
 Test(pickle, absurd_lengths_fail_before_allocating)
 {
 	/* BINUNICODE8 / BINBYTES8 claiming 2^60 bytes. */
