@@ -455,7 +455,9 @@ Test(interop_pickle, cpython_loads_mproc_bytes_identical)
 {
 	const struct mp_test_python *pys;
 	size_t n = mp_test_pythons(&pys);
-	cr_assert_gt(n, 0, "no CPython found");
+	if (n == 0) {
+		cr_skip_test("no CPython 3.8-3.13 found");
+	}
 	corpus_build();
 	for (size_t i = 0; i < n; i++) {
 		check_python_loads(&pys[i]);
@@ -469,7 +471,9 @@ Test(interop_pickle, mproc_loads_cpython_protocols_2_to_5)
 {
 	const struct mp_test_python *pys;
 	size_t n = mp_test_pythons(&pys);
-	cr_assert_gt(n, 0, "no CPython found");
+	if (n == 0) {
+		cr_skip_test("no CPython 3.8-3.13 found");
+	}
 	corpus_build();
 	for (size_t i = 0; i < n; i++) {
 		check_c_loads(&pys[i]);
