@@ -29,7 +29,13 @@ extern "C" {
  */
 typedef struct mp_conn mp_conn_t;
 
-/* mp_listener_t: a bound, listening socket that hands out mp_conn_t. */
+/*
+ * mp_listener_t is a bound, listening socket (TCP or Unix) that hands out
+ * authenticated mp_conn_t, like multiprocessing.connection.Listener.
+ * Threads: safe; concurrent accepts get different connections; close must
+ * not race with accept.
+ * Fork: usable in the child; only the opening process unlinks a Unix path.
+ */
 typedef struct mp_listener mp_listener_t;
 
 /* Default cap on one message received with mp_conn_recv: 256 MiB. */
