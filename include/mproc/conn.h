@@ -68,9 +68,11 @@ MP_API int mp_conn_open_fd(int fd, mp_conn_t **out);
 
 /*
  * mp_conn_close: close the fd and release the connection and its buffers.
- * A peer blocked in a receive then gets MP_EOF. NULL does nothing. After
- * the call the pointer is invalid: set it to NULL, and close(NULL) again is
- * harmless. This function cannot fail.
+ * A peer blocked in a receive then gets MP_EOF (once every process holding
+ * a copy of the fd has closed it). NULL does nothing, so the idiom
+ * "mp_conn_close(c); c = NULL;" makes repeated closes harmless; closing the
+ * same non-NULL pointer twice is a use after free. This function cannot
+ * fail.
  * Threads: must not race with any other call on c. Fork: a child's close
  * closes only the child's copy of the fd.
  */
