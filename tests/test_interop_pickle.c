@@ -126,6 +126,15 @@ build_scalars(void)
 	char neg[400];
 	snprintf(neg, sizeof(neg), "-%s", two_1000);
 	add("int16", big(neg));
+	/* 2**2100 and -2**2100 need 263 bytes: LONG4. */
+	uint8_t le[263] = { 0 };
+	mp_obj_t *o = NULL;
+	le[262] = 0x10;
+	expect_ok(mp_int_from_bytes(le, sizeof(le), &o));
+	add("int17", o);
+	le[262] = 0xf0;
+	expect_ok(mp_int_from_bytes(le, sizeof(le), &o));
+	add("int18", o);
 	static const char *const fnames[] = { "float0", "float1", "float2",
 		"float3", "float4", "float5", "float6", "float7" };
 	const double fl[] = { 0.0, -0.0, 1.5, 1e300, -2.5e-300, INFINITY,
