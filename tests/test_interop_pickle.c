@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_interop_pickle.c: mproc's pickles against every installed CPython, both ways. */
+/* test_interop_pickle.c: mproc's pickles against every installed CPython. */
 #include "harness/harness.h"
 #include "core/buf.h"
 
@@ -369,8 +369,8 @@ static const struct mp_pickle_global interop_globals[] = {
 static bool
 same(const mp_obj_t *a, const mp_obj_t *b)
 {
-	if (mp_obj_type(a) == MP_TYPE_FLOAT && mp_obj_type(b) == MP_TYPE_FLOAT &&
-	    isnan(mp_float_value(a))) {
+	if (mp_obj_type(a) == MP_TYPE_FLOAT &&
+	    mp_obj_type(b) == MP_TYPE_FLOAT && isnan(mp_float_value(a))) {
 		return isnan(mp_float_value(b));
 	}
 	return mp_obj_equal(a, b);
@@ -445,7 +445,8 @@ check_c_loads(const struct mp_test_python *py)
 			mp_obj_t *v = NULL;
 			eb[0] = '\0';
 			int rv = mp_pickle_loads(h + 4, n, &o, &v);
-			cr_assert_eq(rv, 0, "python %s, %s, protocol %d: %s (%s)",
+			cr_assert_eq(rv, 0,
+			    "python %s, %s, protocol %d: %s (%s)",
 			    py->label, items[i].name, proto, mp_err_name(rv),
 			    eb);
 			cr_assert(same(v, items[i].v),

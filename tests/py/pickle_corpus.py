@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# pickle_corpus.py: the pickle interop corpus on CPython's side (test_interop_pickle.c).
+# pickle_corpus.py: CPython's side of test_interop_pickle.c.
 #
 #   check  stdin holds one record per corpus item (u32 big-endian length,
 #          then a pickle made by mproc): each must load to the item and be
