@@ -1010,3 +1010,40 @@ Test(conn, every_allocation_failure_is_enomem_and_leaks_nothing)
 	mp_conn_close(a);
 	mp_conn_close(b);
 }
+
+/* ---- hostile streams ---------------------------------------------------- */
+
+Test(conn, random_streams_end_in_a_clean_error)
+{
+	unsigned seed = 12345;
+	for (int round = 0; round < 300; round++) {
+		mp_conn_t *a, *b;
+		expect_ok(mp_pipe(&a, &b, true));
+		uint8_t junk[512];
+		size_t n = (size_t)(rand_r(&seed) % sizeof(junk));
+		for (size_t i = 0; i < n; i++) {
+			/* Small lengths are likely: the high bytes are mostly 0. */
+			junk[i] = (uint8_t)(rand_r(&seed) % 4 == 0 ?
+			    rand_r(&seed) : rand_r(&seed) % 3);
+		}
+		raw_write(a, junk, n);
+		mp_conn_close(a);
+		int rv;
+		int frames = 0;
+		for (;;) {
+			void *buf;
+			size_t len;
+			rv = mp_conn_recv_bytes(b, 1 << 16, 1000, &buf, &len);
+			if (rv != 0) {
+				break;
+			}
+			mp_free(buf);
+			frames++;
+			cr_assert(frames <= 512);
+		}
+		cr_assert(rv == MP_EOF || rv == MP_ETRUNCATED || rv == -EPROTO ||
+		    rv == -EMSGSIZE, "round %d ended with %s", round,
+		    mp_err_name(rv));
+		mp_conn_close(b);
+	}
+}

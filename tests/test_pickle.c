@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_pickle.c: the pickle codec: CPython's bytes, round trips, refusals, limits. */
+/* test_pickle.c: the pickle codec: CPython's bytes, refusals and limits. */
 #include "harness/harness.h"
 #include "core/buf.h"
 #include "obj/pickle_internal.h"
@@ -192,7 +192,7 @@ static const char two_1000[] =
 
 Test(pickle, scalars_match_cpython)
 {
-	/* Frames hold 4 bytes or more, STOP included; smaller ones have none. */
+	/* A frame of 4 bytes or more (STOP included) has a header. */
 	expect_dumps(mp_none(), "80044e2e");
 	expect_dumps(mp_bool(true), "8004882e");
 	expect_dumps(mp_bool(false), "8004892e");
@@ -211,7 +211,8 @@ Test(pickle, scalars_match_cpython)
 	    "8004950c000000000000008a090000000000000080002e");
 	expect_dumps(big_int("-1180591620717411303424"),
 	    "8004950c000000000000008a090000000000000000c02e");
-	expect_dumps(mp_float(1.5), "8004950a00000000000000473ff80000000000002e");
+	expect_dumps(mp_float(1.5),
+	    "8004950a00000000000000473ff80000000000002e");
 	expect_dumps(mp_float(-0.0),
 	    "8004950a000000000000004780000000000000002e");
 	expect_dumps(mp_str(""), "80049504000000000000008c00942e");
@@ -507,7 +508,8 @@ Test(pickle, round_trip_every_type)
 		round_trip(mp_float(fl[i]));
 	}
 	round_trip(mp_str(""));
-	round_trip(mp_str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9f\x90\x8d"));
+	round_trip(mp_str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac "
+	    "\xf0\x9f\x90\x8d"));
 	char *s300 = malloc(301);
 	memset(s300, 'a', 300);
 	s300[300] = '\0';
@@ -657,7 +659,8 @@ Test(pickle, whitelisted_global_with_reduce_hook)
 	mp_obj_unref(want);
 	mp_obj_unref(v);
 	/* The hook refusing its arguments aborts with its error. */
-	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x04list\x93K\x01\x85R."),
+	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x04list\x93"
+	    "K\x01\x85R."),
 	    -EINVAL);
 	cr_assert(strstr(errbuf, "reduce hook") != NULL, "%s", errbuf);
 	/* Without a hook: an instance of the class. */
@@ -684,9 +687,11 @@ Test(pickle, globals_outside_the_whitelist_are_forbidden)
 	    MP_EFORBIDDEN);
 	expect_err(RAW("cposix\nsystem\n(S'ls'\ntR."), MP_EFORBIDDEN);
 	/* Protocol-2 aliases are not whitelisted names either. */
-	expect_err(RAW("\x80\x02" "c__builtin__\nKeyError\n)R."), MP_EFORBIDDEN);
+	expect_err(RAW("\x80\x02" "c__builtin__\nKeyError\n)R."),
+	    MP_EFORBIDDEN);
 	/* Near misses of a whitelisted name. */
-	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x09KeyError\x00\x93)R."),
+	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x09KeyError\x00"
+	    "\x93)R."),
 	    MP_EFORBIDDEN);
 	expect_err(RAW("\x80\x04\x8c\x09" "builtins.\x8c\x08KeyError\x93)R."),
 	    MP_EFORBIDDEN);

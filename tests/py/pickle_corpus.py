@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# pickle_corpus.py: the pickle interop corpus on CPython's side (test_interop_pickle.c).
+# pickle_corpus.py: CPython's side of test_interop_pickle.c.
 #
 #   check  stdin holds one record per corpus item (u32 big-endian length,
 #          then a pickle made by mproc): each must load to the item and be
@@ -31,7 +31,8 @@ def corpus():
     add("false", False)
     for i, v in enumerate([0, 1, 255, 256, 65535, 65536, -1, -256,
                            2**31 - 1, -2**31, 2**31, 2**63 - 1, -2**63,
-                           2**64, -2**64, 2**1000, -2**1000]):
+                           2**64, -2**64, 2**1000, -2**1000, 2**2100,
+                           -2**2100]):
         add("int%d" % i, v)
     for i, v in enumerate([0.0, -0.0, 1.5, 1e300, -2.5e-300,
                            float("inf"), float("-inf"), float("nan")]):
