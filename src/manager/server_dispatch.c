@@ -1,0 +1,885 @@
+/* SPDX-License-Identifier: MIT */
+/* manager/server_dispatch.c: server functions, method calls, fallbacks and parked calls. */
+#include "manager/server_int.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* ---- Helpers for handlers ----------------------------------------------------- */
+
+int
+mp__mgr_ret(struct mp__mgr_call *c, mp_obj_t *v)
+{
+	if (v == NULL) {
+		return -ENOMEM;
+	}
+	mp_obj_unref(c->result);
+	c->kind = MP__MGR_RETURN;
+	c->result = v;
+	return 0;
+}
+
+int
+mp__mgr_err(struct mp__mgr_call *c, mp_obj_t *exc)
+{
+	if (exc == NULL) {
+		return -ENOMEM;
+	}
+	mp_obj_unref(c->result);
+	c->kind = MP__MGR_ERROR;
+	c->result = exc;
+	return 0;
+}
+
+int
+mp__mgr_errf(struct mp__mgr_call *c, enum mp__mgr_exc which, const char *fmt,
+    ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return mp__mgr_err(c, mp__mgr_exc_msg(which, "%s", msg));
+}
+
+mp_obj_t *
+mp__mgr_arg(const struct mp__mgr_call *c, size_t i, const char *name)
+{
+	if (i < mp_obj_len(c->args)) {
+		return mp_tuple_get(c->args, (ssize_t)i);
+	}
+	return name == NULL ? NULL : mp_dict_get_str(c->kwds, name);
+}
+
+int
+mp__mgr_args_check(struct mp__mgr_call *c, size_t max,
+    const char *const *names)
+{
+	const char *fn = c->m != NULL ? c->m->name : "__init__";
+	size_t n = mp_obj_len(c->args);
+	if (n > max) {
+		mp__mgr_errf(c, MP__EXC_TYPE,
+		    "%s() takes at most %zu arguments (%zu given)", fn, max, n);
+		return 1;
+	}
+	size_t pos = 0;
+	mp_obj_t *k;
+	mp_obj_t *v;
+	while (mp_dict_next(c->kwds, &pos, &k, &v)) {
+		const char *ks = mp_str_data(k, NULL);
+		size_t i = 0;
+		while (names != NULL && names[i] != NULL &&
+		    strcmp(names[i], ks) != 0) {
+			i++;
+		}
+		if (names == NULL || names[i] == NULL) {
+			mp__mgr_errf(c, MP__EXC_TYPE,
+			    "%s() got an unexpected keyword argument '%s'", fn,
+			    ks);
+			return 1;
+		}
+		if (i < n) {
+			mp__mgr_errf(c, MP__EXC_TYPE,
+			    "%s() got multiple values for argument '%s'", fn,
+			    ks);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+mp__mgr_timeout(struct mp__mgr_call *c, const mp_obj_t *t,
+    enum mp__mgr_neg neg, const char *msg)
+{
+	c->deadline = -1;
+	if (t == NULL || mp_obj_type(t) == MP_TYPE_NONE) {
+		return 0;
+	}
+	enum mp_type ty = mp_obj_type(t);
+	if (ty != MP_TYPE_INT && ty != MP_TYPE_FLOAT && ty != MP_TYPE_BOOL) {
+		mp__mgr_errf(c, MP__EXC_TYPE,
+		    "timeout must be a number, not '%s'", mp_obj_type_name(t));
+		return 1;
+	}
+	double v = mp_float_value(t);
+	if (isnan(v) || v < 0) {
+		if (neg == MP__NEG_FOREVER && !isnan(v)) {
+			return 0;
+		}
+		if (neg == MP__NEG_NOW) {
+			c->deadline = mp__now_ns();
+			return 0;
+		}
+		mp__mgr_errf(c, MP__EXC_VALUE, "%s", msg);
+		return 1;
+	}
+	/* Beyond a century is forever (and cannot overflow). */
+	if (v > 3.2e9) {
+		return 0;
+	}
+	c->deadline = mp__now_ns() + (int64_t)(v * 1e9);
+	return 0;
+}
+
+bool
+mp__mgr_truthy(const mp_obj_t *o)
+{
+	switch (mp_obj_type(o)) {
+	case MP_TYPE_NONE:
+		return false;
+	case MP_TYPE_BOOL:
+		return mp_bool_value(o);
+	case MP_TYPE_INT: {
+		int64_t v;
+		return mp_int_value(o, &v) != 0 || v != 0;
+	}
+	case MP_TYPE_FLOAT:
+		return mp_float_value(o) != 0.0;
+	case MP_TYPE_STR: {
+		size_t n;
+		mp_str_data(o, &n);
+		return n > 0;
+	}
+	case MP_TYPE_BYTES: {
+		size_t n;
+		mp_bytes_data(o, &n);
+		return n > 0;
+	}
+	case MP_TYPE_INSTANCE:
+		return true;
+	default:
+		return mp_obj_len(o) > 0;
+	}
+}
+
+/* ---- The timer heap ------------------------------------------------------------ */
+
+static void
+heap_swap(struct mp_manager_server *s, size_t i, size_t j)
+{
+	struct mp__mgr_call *t = s->heap[i];
+	s->heap[i] = s->heap[j];
+	s->heap[j] = t;
+	s->heap[i]->heap_i = i;
+	s->heap[j]->heap_i = j;
+}
+
+static void
+heap_up(struct mp_manager_server *s, size_t i)
+{
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (s->heap[p]->deadline <= s->heap[i]->deadline) {
+			break;
+		}
+		heap_swap(s, i, p);
+		i = p;
+	}
+}
+
+static void
+heap_down(struct mp_manager_server *s, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1;
+		size_t m = i;
+		if (l < s->nheap && s->heap[l]->deadline < s->heap[m]->deadline) {
+			m = l;
+		}
+		if (l + 1 < s->nheap &&
+		    s->heap[l + 1]->deadline < s->heap[m]->deadline) {
+			m = l + 1;
+		}
+		if (m == i) {
+			return;
+		}
+		heap_swap(s, i, m);
+		i = m;
+	}
+}
+
+static int
+heap_push(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	if (s->nheap == s->capheap) {
+		size_t ncap = s->capheap == 0 ? 64 : s->capheap * 2;
+		struct mp__mgr_call **n = mp__realloc(s->heap,
+		    ncap * sizeof(*n));
+		if (n == NULL) {
+			return -ENOMEM;
+		}
+		s->heap = n;
+		s->capheap = ncap;
+	}
+	c->heap_i = s->nheap;
+	s->heap[s->nheap++] = c;
+	heap_up(s, c->heap_i);
+	return 0;
+}
+
+static void
+heap_remove(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	size_t i = c->heap_i;
+	if (i == SIZE_MAX) {
+		return;
+	}
+	c->heap_i = SIZE_MAX;
+	if (i == --s->nheap) {
+		return;
+	}
+	s->heap[i] = s->heap[s->nheap];
+	s->heap[i]->heap_i = i;
+	heap_up(s, i);
+	heap_down(s, s->heap[i]->heap_i);
+}
+
+/* ---- Parked calls ------------------------------------------------------------- */
+
+static void
+wait_unlink(struct mp__mgr_call *c)
+{
+	struct mp__mgr_obj *o = c->obj;
+	if (c->wprev != NULL) {
+		c->wprev->wnext = c->wnext;
+	} else {
+		o->wait_head = c->wnext;
+	}
+	if (c->wnext != NULL) {
+		c->wnext->wprev = c->wprev;
+	} else {
+		o->wait_tail = c->wprev;
+	}
+	c->wprev = c->wnext = NULL;
+}
+
+static void
+call_free(struct mp__mgr_call *c)
+{
+	mp_obj_unref(c->req);
+	mp_obj_unref(c->result);
+	mp__free(c);
+}
+
+static void
+resume_later(struct mp_manager_server *s, struct mp__mgr_conn *conn)
+{
+	if (conn->in_resume) {
+		return;
+	}
+	conn->in_resume = true;
+	conn->rnext = NULL;
+	if (s->resume_tail != NULL) {
+		s->resume_tail->rnext = conn;
+	} else {
+		s->resume_head = conn;
+	}
+	s->resume_tail = conn;
+}
+
+static void reply_call(struct mp_manager_server *s, struct mp__mgr_call *c,
+    int rv);
+
+/* A parked call is answered: reply, free it, let its connection go on. */
+static void
+finish_parked(struct mp_manager_server *s, struct mp__mgr_call *c, int rv)
+{
+	wait_unlink(c);
+	heap_remove(s, c);
+	struct mp__mgr_conn *conn = c->conn;
+	reply_call(s, c, rv);
+	conn->parked = NULL;
+	call_free(c);
+	resume_later(s, conn);
+}
+
+/* Park a stack call: copy it to the heap and link it. */
+static int
+park(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	struct mp__mgr_call *h = mp__malloc(sizeof(*h));
+	if (h == NULL) {
+		return -ENOMEM;
+	}
+	*h = *c;
+	h->heap_i = SIZE_MAX;
+	if (h->deadline >= 0 && heap_push(s, h) != 0) {
+		mp__free(h);
+		return -ENOMEM;
+	}
+	struct mp__mgr_obj *o = h->obj;
+	h->wnext = NULL;
+	h->wprev = o->wait_tail;
+	if (o->wait_tail != NULL) {
+		o->wait_tail->wnext = h;
+	} else {
+		o->wait_head = h;
+	}
+	o->wait_tail = h;
+	c->conn->parked = h;
+	return 0;
+}
+
+/* Retry one parked call; true when it was answered. */
+static bool
+retry(struct mp_manager_server *s, struct mp__mgr_call *w)
+{
+	int64_t before = w->deadline;
+	int rv = w->m->fn(w);
+	if (rv == MP__MGR_PARK) {
+		if (w->deadline != before) {
+			/* The handler moved on to a wait without a deadline
+			 * (Condition.wait reacquiring its lock). */
+			heap_remove(s, w);
+			if (w->deadline >= 0 && heap_push(s, w) != 0) {
+				w->deadline = -1;
+			}
+		}
+		return false;
+	}
+	finish_parked(s, w, rv);
+	return true;
+}
+
+void
+mp__mgr_obj_changed(struct mp_manager_server *s, struct mp__mgr_obj *o)
+{
+	/* Oldest first, again until a pass answers nobody: one answer can
+	 * make an older waiter ready (a get frees room for a put). */
+	bool progress = true;
+	while (progress && o->wait_head != NULL) {
+		progress = false;
+		struct mp__mgr_call *w = o->wait_head;
+		while (w != NULL) {
+			struct mp__mgr_call *next = w->wnext;
+			if (retry(s, w)) {
+				progress = true;
+			}
+			w = next;
+		}
+	}
+}
+
+int64_t
+mp__mgr_timers_run(struct mp_manager_server *s, int64_t now)
+{
+	while (s->nheap > 0) {
+		struct mp__mgr_call *w = s->heap[0];
+		if (w->deadline > now) {
+			return w->deadline - now;
+		}
+		heap_remove(s, w);
+		w->timed_out = true;
+		struct mp__mgr_obj *o = w->obj;
+		(void)retry(s, w);
+		/* A timeout can change the object (a Barrier breaks). */
+		mp__mgr_obj_changed(s, o);
+	}
+	return -1;
+}
+
+void
+mp__mgr_call_cancel(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	struct mp__mgr_obj *o = c->obj;
+	wait_unlink(c);
+	heap_remove(s, c);
+	if (o->cls->cancel != NULL) {
+		o->cls->cancel(c);
+	}
+	call_free(c);
+	mp__mgr_obj_changed(s, o);
+}
+
+void
+mp__mgr_obj_fail_waiters(struct mp_manager_server *s, struct mp__mgr_obj *o)
+{
+	while (o->wait_head != NULL) {
+		finish_parked(s, o->wait_head, -EIDRM);
+	}
+}
+
+/* ---- Replies ------------------------------------------------------------------ */
+
+static mp_obj_t *
+traceback(const char *exc, const char *msg)
+{
+	char text[512];
+	snprintf(text, sizeof(text),
+	    "Traceback (most recent call last):\n"
+	    "  File \"<mproc manager server>\"\n%s: %s\n", exc, msg);
+	return mp_str(text);
+}
+
+/* '#TRACEBACK' text for an exception instance (repr of its message). */
+static mp_obj_t *
+traceback_exc(const mp_obj_t *exc)
+{
+	char *s = NULL;
+	const mp_obj_t *args = mp_instance_args(exc);
+	if (args != NULL && mp_obj_len(args) == 1) {
+		mp_obj_t *a = mp_tuple_get(args, 0);
+		(void)(mp_obj_type(a) == MP_TYPE_STR ? mp_obj_str(a, &s) :
+		    mp_obj_repr(a, &s));
+	}
+	mp_obj_t *t = traceback(mp_instance_name(exc) != NULL ?
+	    mp_instance_name(exc) : "Exception", s != NULL ? s : "");
+	mp_free(s);
+	return t;
+}
+
+static mp_obj_t *
+exposed_tuple(const struct mp__mgr_class *cls)
+{
+	size_t n = 0;
+	while (cls->exposed[n] != NULL) {
+		n++;
+	}
+	mp_obj_t *items[64];
+	MP_ASSERT(n <= MP__ARRAY_LEN(items));
+	for (size_t i = 0; i < n; i++) {
+		items[i] = mp_str(cls->exposed[i]);
+	}
+	return mp_tuple_from(items, n);
+}
+
+/* The class of a typeid (a registered name), or NULL. */
+static const struct mp__mgr_class *
+class_of(struct mp_manager_server *s, const char *typeid)
+{
+	struct mp__mgr_reg *r = mp__mgr_reg_find(s, typeid, strlen(typeid));
+	return r == NULL ? NULL : r->cls;
+}
+
+/* The result of a method in method_to_typeid becomes a new object. */
+static int
+wrap_proxy(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	const struct mp__mgr_class *cls = class_of(s, c->m->result_typeid);
+	if (cls == NULL) {
+		return -ENOENT;
+	}
+	struct mp__mgr_call cc = { .srv = s, .conn = c->conn, .cls = cls };
+	cc.args = mp_tuple_of(1, c->result);
+	c->result = NULL;
+	cc.kwds = mp_dict_new();
+	struct mp__mgr_obj *o = NULL;
+	int rv = cc.args == NULL || cc.kwds == NULL ? -ENOMEM :
+	    mp__mgr_obj_create(s, cls, &cc, &o);
+	mp_obj_unref(cc.args);
+	mp_obj_unref(cc.kwds);
+	mp_obj_unref(cc.result);
+	if (rv != 0) {
+		return rv < 0 ? rv : -EINVAL;
+	}
+	mp__mgr_obj_incref(s, o, c->conn != NULL ? c->conn->client : NULL);
+	c->kind = MP__MGR_PROXY;
+	c->result = mp_tuple_of(2, exposed_tuple(cls),
+	    mp__mgr_token(c->m->result_typeid, mp_obj_ref(s->address_obj),
+	    o->ident));
+	return c->result == NULL ? -ENOMEM : 0;
+}
+
+/* Queue the reply of a finished call (rv as its handler returned). */
+static void
+reply_call(struct mp_manager_server *s, struct mp__mgr_call *c, int rv)
+{
+	if (rv == 0 && c->kind == MP__MGR_RETURN && c->m != NULL &&
+	    c->m->result_typeid != NULL) {
+		rv = wrap_proxy(s, c);
+	}
+	enum mp__mgr_kind kind = c->kind;
+	mp_obj_t *result = c->result;
+	c->result = NULL;
+	if (rv != 0 || result == NULL) {
+		mp_obj_unref(result);
+		kind = MP__MGR_TRACEBACK;
+		result = traceback(rv == -EIDRM ? "ReferenceError" :
+		    "RuntimeError", rv == -EIDRM ? "the shared object was "
+		    "released while the call waited" : mp_strerror(rv));
+	}
+	if (mp__mgr_conn_reply(s, c->conn, kind, result) != 0) {
+		c->conn->state = MP__ST_CLOSING;
+	}
+}
+
+/* ---- Server functions (one-shot connections) ---------------------------------- */
+
+static int
+fn_create(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	size_t n = mp_obj_len(c->args);
+	mp_obj_t *typeid = mp_tuple_get(c->args, 0);
+	if (n == 0 || mp_obj_type(typeid) != MP_TYPE_STR) {
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("TypeError",
+		    "create() missing the typeid argument");
+		return 0;
+	}
+	size_t tlen;
+	const char *tname = mp_str_data(typeid, &tlen);
+	struct mp__mgr_reg *r = mp__mgr_reg_find(s, tname, tlen);
+	if (r == NULL) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "'%.200s'", tname);
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("KeyError", msg);
+		return 0;
+	}
+	struct mp__mgr_obj *o = r->shared;
+	if (o == NULL) {
+		mp_obj_t *items[256];
+		if (n - 1 > MP__ARRAY_LEN(items)) {
+			return -E2BIG;
+		}
+		for (size_t i = 1; i < n; i++) {
+			items[i - 1] = mp_obj_ref(mp_tuple_get(c->args,
+			    (ssize_t)i));
+		}
+		struct mp__mgr_call cc = { .srv = s, .conn = c->conn,
+			.cls = r->cls, .kwds = c->kwds };
+		cc.args = mp_tuple_from(items, n - 1);
+		int rv = cc.args == NULL ? -ENOMEM :
+		    mp__mgr_obj_create(s, r->cls, &cc, &o);
+		mp_obj_unref(cc.args);
+		if (rv == MP_EREMOTEERR) {
+			/* CPython reports a failing callable as a traceback. */
+			c->kind = MP__MGR_TRACEBACK;
+			c->result = cc.result != NULL ?
+			    traceback_exc(cc.result) : NULL;
+			mp_obj_unref(cc.result);
+			return c->result == NULL ? -ENOMEM : 0;
+		}
+		mp_obj_unref(cc.result);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	mp__mgr_obj_incref(s, o, c->conn->client);
+	return mp__mgr_ret(c, mp_tuple_of(2, mp_str(o->ident),
+	    exposed_tuple(o->cls)));
+}
+
+static struct mp__mgr_obj *
+ident_arg(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	mp_obj_t *id = mp_tuple_get(c->args, 0);
+	size_t len;
+	const char *text = mp_str_data(id, &len);
+	struct mp__mgr_obj *o = text == NULL || mp_obj_len(c->args) != 1 ?
+	    NULL : mp__mgr_obj_find(s, text, len);
+	if (o == NULL || o->refs == 0) {
+		char *r = NULL;
+		if (id != NULL) {
+			(void)mp_obj_repr(id, &r);
+		}
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("KeyError", r != NULL ? r : "");
+		mp_free(r);
+		return NULL;
+	}
+	return o;
+}
+
+static int
+fn_debug_info(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	struct mp__buf b = { 0 };
+	int rv = 0;
+	/* Ids grow, and their hex text sorts as CPython sorts the keys. */
+	for (uint64_t id = 0x7f0000001000ull; id < s->next_id && rv == 0;
+	    id++) {
+		struct mp__mgr_obj *o = mp__u64map_get(&s->objs, id);
+		if (o == NULL || o->refs == 0) {
+			continue;
+		}
+		char *text = NULL;
+		rv = o->cls->repr(o->impl, true, &text);
+		if (rv != 0) {
+			break;
+		}
+		char line[200];
+		int n = snprintf(line, sizeof(line),
+		    "%s  %s:       refcount=%" PRId64 "\n    %.75s",
+		    b.len > 0 ? "\n" : "", o->ident, o->refs, text);
+		mp_free(text);
+		rv = mp__buf_append(&b, line, n < (int)sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1);
+	}
+	mp_obj_t *str = NULL;
+	if (rv == 0) {
+		rv = mp_str_new(b.len > 0 ? (const char *)b.data : "", b.len,
+		    &str);
+	}
+	mp__buf_fini(&b);
+	return rv != 0 ? rv : mp__mgr_ret(c, str);
+}
+
+static int
+fn_get_methods(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	const char *typeid;
+	mp_obj_t *addr;
+	const char *id;
+	struct mp__mgr_obj *o = NULL;
+	if (mp_obj_len(c->args) == 1 && mp__mgr_token_parse(mp_tuple_get(
+	    c->args, 0), &typeid, &addr, &id) == 0) {
+		o = mp__mgr_obj_find(s, id, strlen(id));
+	}
+	if (o == NULL) {
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("KeyError", "unknown token");
+		return 0;
+	}
+	mp_obj_t *items[64];
+	size_t n = 0;
+	for (size_t i = 0; o->cls->exposed[i] != NULL; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i; j++) {
+			dup |= strcmp(o->cls->exposed[i], o->cls->exposed[j]) == 0;
+		}
+		if (!dup && n < MP__ARRAY_LEN(items)) {
+			items[n++] = mp_str(o->cls->exposed[i]);
+		}
+	}
+	return mp__mgr_ret(c, mp_tuple_from(items, n));
+}
+
+static int
+server_function(struct mp_manager_server *s, struct mp__mgr_call *c,
+    const struct mp__mgr_req *r)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)(r->method_len < 60 ?
+	    r->method_len : 60), r->method);
+	c->kind = MP__MGR_RETURN;
+	if (strcmp(name, "dummy") == 0) {
+		return mp__mgr_ret(c, mp_none());
+	}
+	if (strcmp(name, "create") == 0) {
+		return fn_create(s, c);
+	}
+	if (strcmp(name, "incref") == 0 || strcmp(name, "decref") == 0) {
+		struct mp__mgr_obj *o = ident_arg(s, c);
+		if (o == NULL) {
+			return c->result == NULL ? -ENOMEM : 0;
+		}
+		if (name[0] == 'i') {
+			mp__mgr_obj_incref(s, o, c->conn->client);
+		} else {
+			mp__mgr_obj_decref(s, o, c->conn->client);
+		}
+		return mp__mgr_ret(c, mp_none());
+	}
+	if (strcmp(name, "accept_connection") == 0) {
+		c->conn->state = MP__ST_CHANNEL;
+		return mp__mgr_ret(c, mp_none());
+	}
+	if (strcmp(name, "get_methods") == 0) {
+		return fn_get_methods(s, c);
+	}
+	if (strcmp(name, "number_of_objects") == 0) {
+		return mp__mgr_ret(c, mp_int((int64_t)s->nlive));
+	}
+	if (strcmp(name, "debug_info") == 0) {
+		return fn_debug_info(s, c);
+	}
+	if (strcmp(name, "shutdown") == 0) {
+		mp__mgr_log(s, MP_MANAGER_LOG_INFO, "shutdown requested");
+		mp__mgr_server_stop(s);
+		return mp__mgr_ret(c, mp_none());
+	}
+	char msg[100];
+	snprintf(msg, sizeof(msg), "'%s' unrecognized", name);
+	c->kind = MP__MGR_TRACEBACK;
+	c->result = traceback("AssertionError", msg);
+	return c->result == NULL ? -ENOMEM : 0;
+}
+
+/* ---- Method calls (channels) -------------------------------------------------- */
+
+static int
+fallback(struct mp__mgr_call *c, const char *name)
+{
+	struct mp__mgr_obj *o = c->obj;
+	if (strcmp(name, "#GETVALUE") == 0) {
+		mp_obj_t *v = NULL;
+		int rv = o->cls->getvalue == NULL ? -ENOTSUP :
+		    o->cls->getvalue(o->impl, &v);
+		if (rv == -ENOTSUP) {
+			c->kind = MP__MGR_UNSERIALIZABLE;
+			c->result = traceback("TypeError", "cannot pickle the "
+			    "referent");
+			return c->result == NULL ? -ENOMEM : 0;
+		}
+		return rv != 0 ? rv : mp__mgr_ret(c, v);
+	}
+	bool is_str = strcmp(name, "__str__") == 0;
+	if (is_str || strcmp(name, "__repr__") == 0) {
+		char *text = NULL;
+		int rv = o->cls->repr(o->impl, is_str, &text);
+		if (rv != 0) {
+			return rv;
+		}
+		mp_obj_t *v = mp_str(text);
+		mp_free(text);
+		return mp__mgr_ret(c, v);
+	}
+	char msg[100];
+	snprintf(msg, sizeof(msg), "'%.80s'", name);
+	c->kind = MP__MGR_TRACEBACK;
+	c->result = traceback("KeyError", msg);
+	return c->result == NULL ? -ENOMEM : 0;
+}
+
+static int
+method_call(struct mp_manager_server *s, struct mp__mgr_call *c,
+    const struct mp__mgr_req *r)
+{
+	if (r->ident == NULL) {
+		/* CPython looks the None ident up, and fails. */
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("KeyError", "None");
+		return c->result == NULL ? -ENOMEM : 0;
+	}
+	struct mp__mgr_obj *o = mp__mgr_obj_find(s, r->ident, r->ident_len);
+	if (o == NULL) {
+		char msg[100];
+		snprintf(msg, sizeof(msg), "'%.*s'", (int)(r->ident_len < 80 ?
+		    r->ident_len : 80), r->ident);
+		c->kind = MP__MGR_TRACEBACK;
+		c->result = traceback("KeyError", msg);
+		return c->result == NULL ? -ENOMEM : 0;
+	}
+	c->obj = o;
+	for (size_t i = 0; i < o->cls->n_methods; i++) {
+		const struct mp__mgr_method *m = &o->cls->methods[i];
+		if (strlen(m->name) == r->method_len &&
+		    memcmp(m->name, r->method, r->method_len) == 0) {
+			c->m = m;
+			c->method_index = i;
+			return m->fn(c);
+		}
+	}
+	char name[100];
+	snprintf(name, sizeof(name), "%.*s", (int)(r->method_len < 90 ?
+	    r->method_len : 90), r->method);
+	return fallback(c, name);
+}
+
+int
+mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
+    mp_obj_t *req)
+{
+	struct mp__mgr_req r;
+	struct mp__mgr_call c = {
+		.srv = s, .conn = conn, .req = req, .deadline = -1,
+		.heap_i = SIZE_MAX,
+	};
+	bool oneshot = conn->state == MP__ST_ONESHOT;
+	int rv;
+	if (mp__mgr_request_parse(req, &r) != 0) {
+		c.kind = MP__MGR_TRACEBACK;
+		c.result = traceback("ValueError", "a request is a tuple "
+		    "(ident, methodname, args, kwds)");
+		rv = c.result == NULL ? -ENOMEM : 0;
+	} else {
+		c.args = r.args;
+		c.kwds = r.kwds;
+		mp__mgr_log(s, MP_MANAGER_LOG_DEBUG, "connection %llu: %.*s %.*s",
+		    (unsigned long long)conn->id, (int)(r.ident_len < 40 ?
+		    r.ident_len : 40), r.ident != NULL ? r.ident : "None",
+		    (int)(r.method_len < 40 ? r.method_len : 40), r.method);
+		rv = oneshot ? server_function(s, &c, &r) :
+		    method_call(s, &c, &r);
+	}
+	if (rv == MP__MGR_PARK) {
+		rv = park(s, &c);
+		if (rv == 0) {
+			return 0; /* the parked copy owns req */
+		}
+	}
+	reply_call(s, &c, rv);
+	if (oneshot && conn->state == MP__ST_ONESHOT) {
+		/* One request per top-level connection, then close. */
+		conn->state = MP__ST_CLOSING;
+	}
+	mp_obj_unref(c.result);
+	mp_obj_unref(req);
+	if (c.obj != NULL && c.obj->wait_head != NULL) {
+		mp__mgr_obj_changed(s, c.obj);
+	}
+	return 0;
+}
+
+/* ---- Registration ------------------------------------------------------------- */
+
+static const struct mp__mgr_class *const builtins[] = {
+	&mp__mgr_class_queue,
+	&mp__mgr_class_joinable_queue,
+	&mp__mgr_class_event,
+	&mp__mgr_class_lock,
+	&mp__mgr_class_rlock,
+	&mp__mgr_class_semaphore,
+	&mp__mgr_class_bounded_semaphore,
+	&mp__mgr_class_condition,
+	&mp__mgr_class_barrier,
+	&mp__mgr_class_list,
+	&mp__mgr_class_dict,
+	&mp__mgr_class_iterator,
+	&mp__mgr_class_value,
+	&mp__mgr_class_array,
+	&mp__mgr_class_namespace,
+};
+
+int
+mp__mgr_register_builtins(struct mp_manager_server *s)
+{
+	for (size_t i = 0; i < MP__ARRAY_LEN(builtins); i++) {
+		int rv = mp__mgr_reg_add(s, builtins[i]->typeid, builtins[i],
+		    NULL);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+int
+mp_manager_server_register_shared(mp_manager_server_t *s, const char *name,
+    const char *typeid, const mp_obj_t *args)
+{
+	MP_ASSERT(s != NULL);
+	if (name == NULL || name[0] == '\0' || typeid == NULL ||
+	    (args != NULL && mp_obj_type(args) != MP_TYPE_TUPLE)) {
+		return -EINVAL;
+	}
+	const struct mp__mgr_class *cls = class_of(s, typeid);
+	if (cls == NULL) {
+		return -ENOENT;
+	}
+	struct mp__mgr_call cc = { .srv = s, .cls = cls };
+	cc.args = args != NULL ? mp_obj_ref((mp_obj_t *)args) : mp_tuple_of(0);
+	cc.kwds = mp_dict_new();
+	struct mp__mgr_obj *o = NULL;
+	int rv = cc.args == NULL || cc.kwds == NULL ? -ENOMEM :
+	    mp__mgr_obj_create(s, cls, &cc, &o);
+	mp_obj_unref(cc.args);
+	mp_obj_unref(cc.kwds);
+	mp_obj_unref(cc.result);
+	if (rv != 0) {
+		return rv == MP_EREMOTEERR ? -EINVAL : rv;
+	}
+	o->pinned = true;
+	rv = mp__mgr_reg_add(s, name, cls, NULL);
+	if (rv != 0) {
+		mp__mgr_obj_destroy(s, o);
+		return rv;
+	}
+	mp__mgr_reg_find(s, name, strlen(name))->shared = o;
+	return 0;
+}
