@@ -94,7 +94,9 @@ set_status(struct mp__mgr_call *c, int rv)
 static int
 d_create(struct mp__mgr_call *c, void **impl)
 {
-	if (mp__mgr_args_check(c, 1, NULL) != 0) {
+	if (mp_obj_len(c->args) > 1) {
+		mp__mgr_errf(c, MP__EXC_TYPE, "dict expected at most 1 "
+		    "argument, got %zu", mp_obj_len(c->args));
 		return MP_EREMOTEERR;
 	}
 	mp_obj_t *d = mp_dict_new();
