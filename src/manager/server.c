@@ -841,8 +841,15 @@ mp_manager_server_close(mp_manager_server_t *s)
 		conn_close(s, s->conns, NULL);
 	}
 	reap(s);
-	/* Objects: registrations first (they pin shared ones), then all. */
-	mp__mgr_reg_fini(s);
+	/*
+	 * Objects first (a registered C type's class, which they use, is
+	 * freed with the registry), shared ones included: forget the
+	 * registrations' hold on them so that the registry does not free
+	 * them twice.
+	 */
+	for (size_t i = 0; i < s->nreg; i++) {
+		s->reg[i].shared = NULL;
+	}
 	size_t pos = 0;
 	uint64_t id;
 	void *val;
@@ -855,6 +862,7 @@ mp_manager_server_close(mp_manager_server_t *s)
 		mp__free(o);
 	}
 	mp__u64map_fini(&s->objs);
+	mp__mgr_reg_fini(s);
 	mp__mgr_clients_fini(s);
 	mp__free(s->heap);
 	close(s->epfd);
