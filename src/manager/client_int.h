@@ -14,6 +14,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* How long a channel polls for a reply before it sleeps (client.c). */
+#define MP__MGR_SPIN_NS ((int64_t)20000)
+#define MP__MGR_SPIN_BACKOFF_MAX 256
+
+struct mp__mgr_spin {
+	unsigned skip;     /* calls left that do not spin */
+	unsigned backoff;  /* skip after the next failed spin */
+};
+
 /*
  * A method channel: one connection that has sent accept_connection, used
  * by one thread of one process (CPython's per-thread BaseProxy._tls).
@@ -24,6 +33,7 @@ struct mp__mgr_chan {
 	pthread_t thread;
 	pid_t pid;
 	bool busy;             /* a call is in flight on it */
+	struct mp__mgr_spin spin;
 	struct mp__buf sbuf;   /* the framed request being sent */
 };
 
