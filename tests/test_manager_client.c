@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 MP_TEST_SUITE(manager_client);
@@ -521,4 +522,49 @@ Test(manager_client, large_values)
 	}
 	mp_proxy_free(q);
 	mp_manager_free(m);
+}
+
+/* A process that starts a manager and exits without freeing it leaves
+ * nothing: the exit handler stops and reaps the server and removes the
+ * socket. */
+static int
+start_and_exit(void *arg)
+{
+	int fd = *(int *)arg;
+	mp_manager_t *m = NULL;
+	if (mp_manager_start(&m) != 0) {
+		_exit(2);
+	}
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "%d %s", (int)mp_manager_server_pid(m),
+	    mp_manager_address(m));
+	if (write(fd, buf, (size_t)n + 1) != n + 1) {
+		_exit(3);
+	}
+	exit(0); /* runs the exit handlers, unlike returning from a target */
+}
+
+Test(manager_client, exit_stops_a_started_server)
+{
+	int fds[2];
+	cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(start_and_exit, &fds[1], NULL, &p));
+	expect_ok(mp_process_start(p));
+	char buf[600] = { 0 };
+	ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+	cr_assert_gt(n, 0);
+	expect_ok(mp_process_join(p, 30000));
+	int code = -1;
+	expect_ok(mp_process_exitcode(p, &code));
+	cr_assert_eq(code, 0);
+	expect_ok(mp_process_free(p));
+	close(fds[0]);
+	close(fds[1]);
+	int pid = 0;
+	char path[560];
+	cr_assert_eq(sscanf(buf, "%d %559s", &pid, path), 2);
+	cr_assert_eq(kill(pid, 0), -1, "the server still runs");
+	struct stat st;
+	cr_assert_eq(stat(path, &st), -1, "the socket %s is left", path);
 }
