@@ -149,6 +149,7 @@ struct mp__mgr_conn {
 	bool in_hs;
 	bool dead;                  /* closed; freed after the epoll batch */
 	bool in_resume;
+	bool tcp;                   /* TCP (not Unix): Nagle and ACK tuning */
 	struct mp__mgr_conn *rnext; /* queued for mp__mgr_conn_resume */
 };
 
