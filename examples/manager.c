@@ -32,6 +32,7 @@ worker(void *arg)
 	for (int a = 0; a < 10000; a++) {
 		x += 1;
 	}
+	(void)x;
 	mp_obj_t *item = mp_int(j->item);
 	check(mp_proxy_list_append(j->list, item), "append");
 	mp_obj_unref(item);
