@@ -27,7 +27,8 @@ start_mpmanager(const char *const extra[], struct mp_test_child *ch,
 	argv[n] = NULL;
 	mp_test_spawn(argv, ch);
 	char line[128];
-	ssize_t len = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
+	ssize_t len = mp_test_read_line(ch->out_fd, line, sizeof(line),
+	    WAIT_MS);
 	cr_assert(len > 0, "mpmanager printed no address");
 	char *colon = strrchr(line, ':');
 	cr_assert_not_null(colon, "mpmanager printed \"%s\"", line);
@@ -154,8 +155,8 @@ Test(interop_manager_server, sync_manager_transcripts_match_cpython)
 		if (strcmp(want, got) != 0) {
 			first_difference(want, got, diff, sizeof(diff));
 		}
-		cr_assert_str_eq(got, want, "python %s: transcripts differ at %s",
-		    py->label, diff);
+		cr_assert_str_eq(got, want,
+		    "python %s: transcripts differ at %s", py->label, diff);
 		cr_assert(strstr(got, "\ndone\n") != NULL);
 		fprintf(stderr, "python %s: %zu bytes of transcript match\n",
 		    py->label, strlen(got));

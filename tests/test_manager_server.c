@@ -19,7 +19,7 @@ MP_TEST_SUITE(manager_server);
 #define KEY "secret"
 #define WAIT_MS 20000
 
-/* ---- helpers ---------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 struct srv {
 	mp_manager_server_t *s;
@@ -175,7 +175,7 @@ expect_frame(const mp_obj_t *msg, const char *hex)
 	mp__buf_fini(&b);
 }
 
-/* ---- protocol --------------------------------------------------------- */
+/* ---- protocol ------------------------------------------------------------ */
 
 /* The CPython frames of the research notes (§5.7), byte for byte. */
 Test(manager_server, protocol_frames_match_cpython)
@@ -202,7 +202,8 @@ Test(manager_server, protocol_frames_match_cpython)
 	    mp_str("__next__"), mp_str("send"), mp_str("throw"),
 	    mp_str("close")), mp__mgr_token("Iterator",
 	    mp__mgr_address("127.0.0.1:50000"), "7f0a1b2c3d40")));
-	expect_frame(m, "0000009480049589000000000000008c062350524f585994288c085f"
+	expect_frame(m,
+	    "0000009480049589000000000000008c062350524f585994288c085f"
 	    "5f6e6578745f5f948c0473656e64948c057468726f77948c05636c6f"
 	    "73659474948c186d756c746970726f63657373696e672e6d616e6167"
 	    "657273948c05546f6b656e9493942981948c084974657261746f7294"
@@ -254,7 +255,7 @@ Test(manager_server, protocol_parses_and_refuses)
 	mp_obj_unref(e);
 }
 
-/* ---- server functions -------------------------------------------------- */
+/* ---- server functions ---------------------------------------------------- */
 
 Test(manager_server, server_functions)
 {
@@ -365,7 +366,7 @@ Test(manager_server, method_calls_exposed_and_fallbacks)
 	srv_stop(&v);
 }
 
-/* ---- waiting calls ----------------------------------------------------- */
+/* ---- waiting calls ------------------------------------------------------- */
 
 /* A get on an empty queue waits without holding up anybody else. */
 Test(manager_server, blocking_get_parks_only_its_caller)
@@ -429,7 +430,7 @@ Test(manager_server, waiter_that_leaves_is_dropped)
 	srv_stop(&v);
 }
 
-/* ---- registration ------------------------------------------------------ */
+/* ---- registration -------------------------------------------------------- */
 
 static int
 counter_create(const mp_obj_t *args, const mp_obj_t *kwds, void **obj,
@@ -521,7 +522,7 @@ Test(manager_server, registered_types_and_shared_names)
 	srv_stop(&v);
 }
 
-/* ---- reference policy -------------------------------------------------- */
+/* ---- reference policy ---------------------------------------------------- */
 
 /* A client process that dies without its decrefs: its references go. */
 Test(manager_server, vanished_client_references_are_released)
@@ -538,7 +539,8 @@ Test(manager_server, vanished_client_references_are_released)
 	if (pid == 0) {
 		close(ready[0]);
 		mp_conn_t *c;
-		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c) != 0) {
+		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS,
+		    &c) != 0) {
 			_exit(1);
 		}
 		mp_obj_t *req = mp__mgr_request(NULL, "create",
@@ -547,7 +549,8 @@ Test(manager_server, vanished_client_references_are_released)
 		size_t len;
 		int rv = mp_conn_send(c, req);
 		if (rv == 0) {
-			rv = mp_conn_recv_bytes(c, 1 << 20, WAIT_MS, &buf, &len);
+			rv = mp_conn_recv_bytes(c, 1 << 20, WAIT_MS, &buf,
+			    &len);
 		}
 		(void)!write(ready[1], "x", 1);
 		_exit(rv == 0 ? 0 : 1); /* no decref */
@@ -567,7 +570,7 @@ Test(manager_server, vanished_client_references_are_released)
 	srv_stop(&v);
 }
 
-/* ---- defences ---------------------------------------------------------- */
+/* ---- defences ------------------------------------------------------------ */
 
 static int
 raw_connect(struct srv *v)

@@ -283,7 +283,7 @@ mp__mgr_token_parse(const mp_obj_t *o, const char **typeid,
 	return 0;
 }
 
-/* ---- The decoder whitelist ------------------------------------------------ */
+/* ---- The decoder whitelist ----------------------------------------------- */
 
 /* builtins.list(x): dict views arrive as list REDUCE of a list. */
 static int
@@ -395,7 +395,7 @@ const struct mp_pickle_global mp__mgr_globals[] = {
 
 const size_t mp__mgr_n_globals = MP__ARRAY_LEN(mp__mgr_globals);
 
-/* ---- Pickles in frames ---------------------------------------------------- */
+/* ---- Pickles in frames --------------------------------------------------- */
 
 int
 mp__mgr_encode(struct mp__buf *b, const mp_obj_t *msg)

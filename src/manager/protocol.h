@@ -159,7 +159,7 @@ mp_obj_t *mp__mgr_token(const char *typeid, mp_obj_t *address,
 int mp__mgr_token_parse(const mp_obj_t *o, const char **typeid,
     mp_obj_t **address, const char **id);
 
-/* ---- Pickles in frames ---------------------------------------------------- */
+/* ---- Pickles in frames --------------------------------------------------- */
 
 /* The decoder whitelist both sides use (see protocol.c for each entry). */
 extern const struct mp_pickle_global mp__mgr_globals[];

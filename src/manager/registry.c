@@ -8,7 +8,7 @@
 
 #define DELETED UINT64_MAX
 
-/* ---- u64 map ----------------------------------------------------------------- */
+/* ---- u64 map ------------------------------------------------------------- */
 
 static size_t
 slot_of(uint64_t key, size_t cap)
@@ -114,7 +114,8 @@ mp__u64map_del(struct mp__u64map *m, uint64_t key)
 	m->vals[j] = NULL;
 	m->len--;
 	if (m->len == 0) {
-		/* Empty again: give the memory back (idle clients cost little). */
+		/* Empty again: give the memory back (idle clients cost
+		 * little). */
 		mp__u64map_fini(m);
 	}
 	return v;
@@ -143,7 +144,7 @@ mp__u64map_fini(struct mp__u64map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- Registry --------------------------------------------------------------- */
+/* ---- Registry ------------------------------------------------------------ */
 
 struct mp__mgr_reg *
 mp__mgr_reg_find(struct mp_manager_server *s, const char *name, size_t len)
@@ -223,7 +224,7 @@ mp__mgr_reg_fini(struct mp_manager_server *s)
 	s->nreg = s->capreg = 0;
 }
 
-/* ---- Objects ---------------------------------------------------------------- */
+/* ---- Objects ------------------------------------------------------------- */
 
 int
 mp__mgr_obj_create(struct mp_manager_server *s,
@@ -336,7 +337,7 @@ mp__mgr_obj_destroy(struct mp_manager_server *s, struct mp__mgr_obj *o)
 	mp__free(o);
 }
 
-/* ---- Clients ---------------------------------------------------------------- */
+/* ---- Clients ------------------------------------------------------------- */
 
 struct mp__mgr_client *
 mp__mgr_client_get(struct mp_manager_server *s, const char *key)

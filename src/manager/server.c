@@ -257,9 +257,11 @@ conn_new(struct mp_manager_server *s, int fd)
 			}
 		} else {
 			char text[INET6_ADDRSTRLEN] = "?";
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 			const void *a = ss.ss_family == AF_INET6 ?
-			    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
-			    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+			    (const void *)&s6->sin6_addr :
+			    (const void *)&s4->sin_addr;
 			inet_ntop(ss.ss_family, a, text, sizeof(text));
 			snprintf(key, sizeof(key), "host %s", text);
 			int one = 1;
@@ -802,7 +804,8 @@ mp_manager_server_open(const char *address, const void *authkey,
 		rv = s->address_obj == NULL ? -ENOMEM : -errno;
 		goto out_close;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listener };
+	struct epoll_event ev = { .events = EPOLLIN,
+		.data.ptr = &tag_listener };
 	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_wake };
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, mp_listener_fileno(s->listener),
 	    &ev) != 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd,

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* ---- Helpers for handlers ----------------------------------------------------- */
+/* ---- Helpers for handlers ------------------------------------------------ */
 
 int
 mp__mgr_ret(struct mp__mgr_call *c, mp_obj_t *v)
@@ -156,7 +156,7 @@ mp__mgr_truthy(const mp_obj_t *o)
 	}
 }
 
-/* ---- The timer heap ------------------------------------------------------------ */
+/* ---- The timer heap ------------------------------------------------------ */
 
 static void
 heap_swap(struct mp_manager_server *s, size_t i, size_t j)
@@ -187,7 +187,8 @@ heap_down(struct mp_manager_server *s, size_t i)
 	for (;;) {
 		size_t l = 2 * i + 1;
 		size_t m = i;
-		if (l < s->nheap && s->heap[l]->deadline < s->heap[m]->deadline) {
+		if (l < s->nheap &&
+		    s->heap[l]->deadline < s->heap[m]->deadline) {
 			m = l;
 		}
 		if (l + 1 < s->nheap &&
@@ -238,7 +239,7 @@ heap_remove(struct mp_manager_server *s, struct mp__mgr_call *c)
 	heap_down(s, s->heap[i]->heap_i);
 }
 
-/* ---- Parked calls ------------------------------------------------------------- */
+/* ---- Parked calls -------------------------------------------------------- */
 
 static void
 wait_unlink(struct mp__mgr_call *c)
@@ -403,7 +404,7 @@ mp__mgr_obj_fail_waiters(struct mp_manager_server *s, struct mp__mgr_obj *o)
 	}
 }
 
-/* ---- Replies ------------------------------------------------------------------ */
+/* ---- Replies ------------------------------------------------------------- */
 
 static mp_obj_t *
 traceback(const char *exc, const char *msg)
@@ -507,7 +508,7 @@ reply_call(struct mp_manager_server *s, struct mp__mgr_call *c, int rv)
 	}
 }
 
-/* ---- Server functions (one-shot connections) ---------------------------------- */
+/* ---- Server functions (one-shot connections) ----------------------------- */
 
 static int
 fn_create(struct mp_manager_server *s, struct mp__mgr_call *c)
@@ -640,7 +641,8 @@ fn_get_methods(struct mp_manager_server *s, struct mp__mgr_call *c)
 	for (size_t i = 0; o->cls->exposed[i] != NULL; i++) {
 		bool dup = false;
 		for (size_t j = 0; j < i; j++) {
-			dup |= strcmp(o->cls->exposed[i], o->cls->exposed[j]) == 0;
+			dup |= strcmp(o->cls->exposed[i],
+			    o->cls->exposed[j]) == 0;
 		}
 		if (!dup && n < MP__ARRAY_LEN(items)) {
 			items[n++] = mp_str(o->cls->exposed[i]);
@@ -700,7 +702,7 @@ server_function(struct mp_manager_server *s, struct mp__mgr_call *c,
 	return c->result == NULL ? -ENOMEM : 0;
 }
 
-/* ---- Method calls (channels) -------------------------------------------------- */
+/* ---- Method calls (channels) --------------------------------------------- */
 
 static int
 fallback(struct mp__mgr_call *c, const char *name)
@@ -790,9 +792,10 @@ mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
 	} else {
 		c.args = r.args;
 		c.kwds = r.kwds;
-		mp__mgr_log(s, MP_MANAGER_LOG_DEBUG, "connection %llu: %.*s %.*s",
-		    (unsigned long long)conn->id, (int)(r.ident_len < 40 ?
-		    r.ident_len : 40), r.ident != NULL ? r.ident : "None",
+		int il = r.ident_len < 40 ? (int)r.ident_len : 40;
+		mp__mgr_log(s, MP_MANAGER_LOG_DEBUG,
+		    "connection %llu: %.*s %.*s", (unsigned long long)conn->id,
+		    r.ident != NULL ? il : 4, r.ident != NULL ? r.ident : "None",
 		    (int)(r.method_len < 40 ? r.method_len : 40), r.method);
 		rv = oneshot ? server_function(s, &c, &r) :
 		    method_call(s, &c, &r);
@@ -816,7 +819,7 @@ mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
 	return 0;
 }
 
-/* ---- Registration ------------------------------------------------------------- */
+/* ---- Registration -------------------------------------------------------- */
 
 static const struct mp__mgr_class *const builtins[] = {
 	&mp__mgr_class_queue,

@@ -10,7 +10,7 @@
 #include "core/internal.h"
 #include "manager/protocol.h"
 
-/* ---- A map from 64-bit keys to pointers (registry.c) ---------------------- */
+/* ---- A map from 64-bit keys to pointers (registry.c) --------------------- */
 
 /*
  * Open addressing with linear probing. Key 0 is "empty" and UINT64_MAX a
@@ -34,7 +34,7 @@ bool mp__u64map_next(const struct mp__u64map *m, size_t *pos, uint64_t *key,
     void **val);
 void mp__u64map_fini(struct mp__u64map *m);
 
-/* ---- Classes: the built-in typeids and registered C types ----------------- */
+/* ---- Classes: the built-in typeids and registered C types ---------------- */
 
 struct mp__mgr_call;
 
@@ -92,7 +92,7 @@ extern const struct mp__mgr_class mp__mgr_class_value;
 extern const struct mp__mgr_class mp__mgr_class_array;
 extern const struct mp__mgr_class mp__mgr_class_namespace;
 
-/* ---- Objects, clients, connections, calls --------------------------------- */
+/* ---- Objects, clients, connections, calls -------------------------------- */
 
 struct mp__mgr_obj {
 	uint64_t id;
@@ -224,7 +224,7 @@ struct mp__mgr_reg {
 	struct mp__mgr_obj *shared;  /* register_shared */
 };
 
-/* ---- Registry and objects (registry.c) ------------------------------------ */
+/* ---- Registry and objects (registry.c) ----------------------------------- */
 
 int mp__mgr_reg_add(struct mp_manager_server *s, const char *name,
     const struct mp__mgr_class *cls, struct mp__mgr_class *owned);
@@ -256,7 +256,7 @@ void mp__mgr_client_detach(struct mp_manager_server *s,
 int64_t mp__mgr_clients_expire(struct mp_manager_server *s, int64_t now);
 void mp__mgr_clients_fini(struct mp_manager_server *s);
 
-/* ---- Dispatch (server_dispatch.c) ----------------------------------------- */
+/* ---- Dispatch (server_dispatch.c) ---------------------------------------- */
 
 /* Serve one decoded request on conn; queues the reply or parks. */
 int mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
@@ -271,7 +271,7 @@ void mp__mgr_call_cancel(struct mp_manager_server *s, struct mp__mgr_call *c);
 void mp__mgr_obj_fail_waiters(struct mp_manager_server *s,
     struct mp__mgr_obj *o);
 
-/* ---- Connections (server.c) ----------------------------------------------- */
+/* ---- Connections (server.c) ---------------------------------------------- */
 
 /* Queue one reply on conn (encoding it) and try to send it. */
 int mp__mgr_conn_reply(struct mp_manager_server *s, struct mp__mgr_conn *c,
@@ -292,7 +292,7 @@ int mp__mgr_conn_hold(struct mp__mgr_conn *c, uint64_t obj_id);
 void mp__mgr_log(struct mp_manager_server *s, enum mp_manager_log_level lvl,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- Non-blocking handshake steps (server_auth.c) ------------------------- */
+/* ---- Non-blocking handshake steps (server_auth.c) ------------------------ */
 
 /* Fill nonce with "{sha256}" + 40 random bytes. 0 or -EIO. */
 int mp__mgr_auth_nonce(uint8_t nonce[48]);
@@ -304,7 +304,7 @@ bool mp__mgr_auth_verify(const uint8_t *key, size_t keylen,
 size_t mp__mgr_auth_answer(const uint8_t *key, size_t keylen,
     const uint8_t *p, size_t len, uint8_t *out);
 
-/* ---- Helpers for handlers (server_dispatch.c) ----------------------------- */
+/* ---- Helpers for handlers (server_dispatch.c) ---------------------------- */
 
 /* Set the reply: '#RETURN' v / '#ERROR' exc (stolen). 0 or -ENOMEM. */
 int mp__mgr_ret(struct mp__mgr_call *c, mp_obj_t *v);

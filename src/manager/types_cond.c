@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- Condition ---------------------------------------------------------------- */
+/* ---- Condition ----------------------------------------------------------- */
 
 /*
  * threading.Condition() over its own RLock, owned by a connection as in
@@ -243,7 +243,7 @@ const struct mp__mgr_class mp__mgr_class_condition = {
 	.conn_gone = cond_gone,
 };
 
-/* ---- Barrier ------------------------------------------------------------------ */
+/* ---- Barrier ------------------------------------------------------------- */
 
 /*
  * threading.Barrier(parties, action=None, timeout=None). A waiter keeps
@@ -262,7 +262,9 @@ struct barrier {
 static int
 barrier_create(struct mp__mgr_call *c, void **impl)
 {
-	static const char *const kw[] = { "parties", "action", "timeout", NULL };
+	static const char *const kw[] = {
+		"parties", "action", "timeout", NULL,
+	};
 	if (mp__mgr_args_check(c, 3, kw) != 0) {
 		return MP_EREMOTEERR;
 	}
@@ -309,6 +311,12 @@ barrier_break(struct mp__mgr_obj *o)
 }
 
 static int
+broken(struct mp__mgr_call *c)
+{
+	return mp__mgr_err(c, mp__mgr_exc(MP__EXC_BROKEN_BARRIER, NULL));
+}
+
+static int
 barrier_wait(struct mp__mgr_call *c)
 {
 	static const char *const kw[] = { "timeout", NULL };
@@ -326,14 +334,14 @@ barrier_wait(struct mp__mgr_call *c)
 		c->stage = 2;
 	}
 	if (c->stage == 2) {
-		return mp__mgr_err(c, mp__mgr_exc(MP__EXC_BROKEN_BARRIER, NULL));
+		return broken(c);
 	}
 	if (mp__mgr_args_check(c, 1, kw) != 0) {
 		return 0;
 	}
 	mp_obj_t *t = mp__mgr_arg(c, 0, "timeout");
 	if (b->broken) {
-		return mp__mgr_err(c, mp__mgr_exc(MP__EXC_BROKEN_BARRIER, NULL));
+		return broken(c);
 	}
 	c->n = b->count++;
 	if (b->count == b->parties) {
@@ -349,7 +357,8 @@ barrier_wait(struct mp__mgr_call *c)
 	if (t == NULL || mp_obj_type(t) == MP_TYPE_NONE) {
 		c->deadline = -1;
 		if (b->has_timeout) {
-			c->deadline = mp__now_ns() + (int64_t)(b->timeout * 1e9);
+			c->deadline = mp__now_ns() +
+			    (int64_t)(b->timeout * 1e9);
 		}
 	} else if (mp__mgr_timeout(c, t, MP__NEG_NOW, "") != 0) {
 		b->count--;

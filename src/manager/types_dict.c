@@ -441,7 +441,7 @@ const struct mp__mgr_class mp__mgr_class_dict = {
 	.getvalue = d_getvalue,
 };
 
-/* ---- Iterator ----------------------------------------------------------------- */
+/* ---- Iterator ------------------------------------------------------------ */
 
 struct iter {
 	mp_obj_t *items; /* a list or tuple */

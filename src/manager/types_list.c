@@ -10,7 +10,7 @@
  * lists built from borrowed items without copying the items.
  */
 
-/* ---- Slices ---------------------------------------------------------------- */
+/* ---- Slices -------------------------------------------------------------- */
 
 static int
 slice_part(const mp_obj_t *v, int64_t dflt, int64_t *out)
@@ -94,7 +94,7 @@ mp__mgr_index(const mp_obj_t *i, size_t len, size_t *out)
 	return true;
 }
 
-/* ---- Ordering, for sort ------------------------------------------------------- */
+/* ---- Ordering, for sort -------------------------------------------------- */
 
 static bool
 is_number(const mp_obj_t *o)
@@ -139,10 +139,11 @@ less(const mp_obj_t *a, const mp_obj_t *b, bool *out)
 		size_t la = mp_obj_len(a);
 		size_t lb = mp_obj_len(b);
 		for (size_t i = 0; i < la && i < lb; i++) {
+			ssize_t k = (ssize_t)i;
 			mp_obj_t *x = ta == MP_TYPE_TUPLE ?
-			    mp_tuple_get(a, (ssize_t)i) : mp_list_get(a, (ssize_t)i);
+			    mp_tuple_get(a, k) : mp_list_get(a, k);
 			mp_obj_t *y = ta == MP_TYPE_TUPLE ?
-			    mp_tuple_get(b, (ssize_t)i) : mp_list_get(b, (ssize_t)i);
+			    mp_tuple_get(b, k) : mp_list_get(b, k);
 			if (!mp_obj_equal(x, y)) {
 				return less(x, y, out);
 			}
@@ -190,7 +191,7 @@ merge_sort(mp_obj_t **v, mp_obj_t **tmp, size_t n, bool rev)
 	return 0;
 }
 
-/* ---- The list ----------------------------------------------------------------- */
+/* ---- The list ------------------------------------------------------------ */
 
 #define LIST(c) ((mp_obj_t *)(c)->obj->impl)
 

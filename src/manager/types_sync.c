@@ -273,7 +273,7 @@ ACQUIRER(mp__mgr_class_semaphore, "Semaphore", "Semaphore", create_sem);
 ACQUIRER(mp__mgr_class_bounded_semaphore, "BoundedSemaphore",
     "BoundedSemaphore", create_bounded);
 
-/* ---- Event ---------------------------------------------------------------- */
+/* ---- Event --------------------------------------------------------------- */
 
 struct event {
 	bool flag;

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- Value -------------------------------------------------------------------- */
+/* ---- Value --------------------------------------------------------------- */
 
 /* managers.Value(typecode, value, lock=True): no type checks, as CPython. */
 struct value {
@@ -136,7 +136,7 @@ const struct mp__mgr_class mp__mgr_class_value = {
 	.getvalue = v_getvalue,
 };
 
-/* ---- Array -------------------------------------------------------------------- */
+/* ---- Array --------------------------------------------------------------- */
 
 /*
  * array.array(typecode, sequence): items kept as values, checked against
@@ -197,9 +197,10 @@ check_item(struct mp__mgr_call *c, const struct tcinfo *t, const mp_obj_t *v)
 	}
 	bool fits = mp_int_value(v, &x) == 0;
 	if (fits && t->size < 8) {
-		int64_t lo = t->is_signed ? -((int64_t)1 << (8 * t->size - 1)) : 0;
-		int64_t hi = t->is_signed ? ((int64_t)1 << (8 * t->size - 1)) - 1 :
-		    ((int64_t)1 << (8 * t->size)) - 1;
+		unsigned bits = 8 * t->size;
+		int64_t lo = t->is_signed ? -((int64_t)1 << (bits - 1)) : 0;
+		int64_t hi = t->is_signed ? ((int64_t)1 << (bits - 1)) - 1 :
+		    ((int64_t)1 << bits) - 1;
 		fits = x >= lo && x <= hi;
 	} else if (fits && !t->is_signed) {
 		fits = x >= 0;
@@ -241,7 +242,8 @@ a_create(struct mp__mgr_call *c, void **impl)
 	}
 	a->tc = t->tc;
 	for (size_t i = 0; seq != NULL && i < mp_obj_len(seq); i++) {
-		mp_obj_t *v = st == MP_TYPE_LIST ? mp_list_get(seq, (ssize_t)i) :
+		mp_obj_t *v = st == MP_TYPE_LIST ?
+		    mp_list_get(seq, (ssize_t)i) :
 		    mp_tuple_get(seq, (ssize_t)i);
 		if (check_item(c, t, v) != 0) {
 			mp_obj_unref(a->items);
@@ -284,7 +286,8 @@ pack(const struct array *a, int64_t start, int64_t step, size_t n)
 		if (t->is_float) {
 			double d = mp_float_value(v);
 			float f = (float)d;
-			memcpy(p, t->size == 4 ? (void *)&f : (void *)&d, t->size);
+			memcpy(p, t->size == 4 ? (void *)&f : (void *)&d,
+			    t->size);
 		} else {
 			int64_t x = 0;
 			(void)mp_int_value(v, &x);
@@ -429,7 +432,7 @@ const struct mp__mgr_class mp__mgr_class_array = {
 	.getvalue = a_getvalue,
 };
 
-/* ---- Namespace ---------------------------------------------------------------- */
+/* ---- Namespace ----------------------------------------------------------- */
 
 /* managers.Namespace(**kwds): a dict of attributes by name. */
 static int

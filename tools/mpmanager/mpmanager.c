@@ -34,8 +34,8 @@ usage(FILE *f)
 	    "                         default: $MPROC_AUTHKEY\n"
 	    "  --register NAME=TYPEID NAME stands for one shared object of\n"
 	    "                         TYPEID (Queue, dict, list, Event, ...),\n"
-	    "                         like register(NAME, callable=lambda: obj)\n"
-	    "  --max-message BYTES    largest request accepted (default 64 MiB)\n"
+	    "                         as register(NAME, callable=lambda: obj)\n"
+	    "  --max-message BYTES    largest request (default 64 MiB)\n"
 	    "  --orphan-grace MS      release a vanished client's references\n"
 	    "                         after MS ms (default 60000; -1: never)\n"
 	    "  -v, --verbose          log connections (twice: every request)\n"
@@ -96,7 +96,8 @@ main(int argc, char **argv)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		} else if (strcmp(a, "-v") == 0 ||
+		    strcmp(a, "--verbose") == 0) {
 			if (opts.log_level < MP_MANAGER_LOG_DEBUG) {
 				opts.log_level++;
 			}
@@ -111,12 +112,12 @@ main(int argc, char **argv)
 		if (strcmp(a, "--listen") == 0) {
 			listen = v;
 		} else if (strcmp(a, "--authkey") == 0) {
-			fprintf(stderr, "mpmanager: warning: --authkey shows the "
-			    "key to every user (ps); prefer MPROC_AUTHKEY or "
-			    "--authkey-file\n");
+			fprintf(stderr, "mpmanager: warning: --authkey "
+			    "shows the key to every user (ps); prefer "
+			    "MPROC_AUTHKEY or --authkey-file\n");
 			keylen = strlen(v);
 			if (keylen > sizeof(key)) {
-				fprintf(stderr, "mpmanager: authkey too long\n");
+				fputs("mpmanager: authkey too long\n", stderr);
 				return 2;
 			}
 			memcpy(key, v, keylen);
