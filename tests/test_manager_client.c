@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -335,10 +336,26 @@ appender(void *arg)
 	return NULL;
 }
 
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	int n = 0;
+	while (readdir(d) != NULL) {
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 Test(manager_client, threads_share_a_proxy)
 {
 	mp_manager_t *m = start();
 	mp_proxy_t *l = create(m, "list", NULL);
+	size_t n = 0;
+	expect_ok(mp_proxy_list_len(l, &n)); /* the main thread's channel */
+	int fds = count_fds();
 	pthread_t tids[4];
 	struct th ts[4];
 	for (int i = 0; i < 4; i++) {
@@ -350,7 +367,8 @@ Test(manager_client, threads_share_a_proxy)
 		pthread_join(tids[i], NULL);
 		expect_ok(ts[i].rv);
 	}
-	size_t n = 0;
+	/* Each thread's channel went with its thread. */
+	cr_assert_eq(count_fds(), fds);
 	expect_ok(mp_proxy_list_len(l, &n));
 	cr_assert_eq(n, 200);
 	mp_proxy_free(l);

@@ -20,7 +20,7 @@ extern "C" {
  * Connections follow CPython: each server function (create, decref,
  * shutdown ...) opens a connection of its own for one request; method
  * calls go over one connection per thread, opened at the thread's first
- * call and kept until mp_manager_free.
+ * call and closed when the thread ends or at mp_manager_free.
  *
  * Nobody hangs on a dead server: every call waits at most its timeout,
  * and a server that dies makes the calls in flight fail with MP_EOF,

@@ -58,6 +58,41 @@ chan_close(struct mp__mgr_chan *ch)
 	mp__free(ch);
 }
 
+/*
+ * A thread that ends takes its method channel with it, as CPython's
+ * thread-local connections go with their thread. The value is only
+ * compared, never followed, until it is found in a live manager's list
+ * as this thread's own: a child may hold a value its parent set for a
+ * channel the child has since closed.
+ */
+static void
+thread_exit(void *v)
+{
+	struct mp__mgr_chan *found = NULL;
+	pid_t self = getpid();
+	pthread_t me = pthread_self();
+	pthread_mutex_lock(&reg_lock);
+	for (mp_manager_t *m = reg_head; m != NULL && found == NULL;
+	    m = m->reg_next) {
+		pthread_mutex_lock(&m->lock);
+		for (struct mp__mgr_chan **pp = &m->chans; *pp != NULL;
+		    pp = &(*pp)->next) {
+			struct mp__mgr_chan *ch = *pp;
+			if (ch == v && ch->pid == self && !ch->busy &&
+			    pthread_equal(ch->thread, me)) {
+				*pp = ch->next;
+				found = ch;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (found != NULL) {
+		chan_close(found);
+	}
+}
+
 void
 mp__mgr_unref(mp_manager_t *m)
 {
@@ -74,6 +109,9 @@ mp__mgr_unref(mp_manager_t *m)
 		m->reg_next->reg_prev = m->reg_prev;
 	}
 	pthread_mutex_unlock(&reg_lock);
+	if (m->tkey_ok) {
+		pthread_key_delete(m->tkey);
+	}
 	mp__mgr_close_chans(m);
 	pthread_mutex_destroy(&m->lock);
 	if (m->authkey != NULL) {
@@ -101,12 +139,17 @@ mp__mgr_new(const char *address, const void *key, size_t keylen,
 	m->owner = getpid();
 	m->chans_pid = m->owner;
 	pthread_mutex_init(&m->lock, NULL);
+	/* Without a key (PTHREAD_KEYS_MAX reached) channels live until free. */
+	m->tkey_ok = pthread_key_create(&m->tkey, thread_exit) == 0;
 	if (address != NULL) {
 		m->address = mp__strdup(address);
 		m->authkey = mp__malloc(keylen > 0 ? keylen : 1);
 		if (m->address == NULL || m->authkey == NULL) {
 			mp__free(m->address);
 			mp__free(m->authkey);
+			if (m->tkey_ok) {
+				pthread_key_delete(m->tkey);
+			}
 			pthread_mutex_destroy(&m->lock);
 			mp__free(m);
 			return -ENOMEM;
@@ -478,6 +521,9 @@ chan_get(mp_manager_t *m, int64_t deadline, struct mp__mgr_chan **out)
 	ch->next = m->chans;
 	m->chans = ch;
 	pthread_mutex_unlock(&m->lock);
+	if (m->tkey_ok) {
+		(void)pthread_setspecific(m->tkey, ch);
+	}
 	*out = ch;
 	return 0;
 }

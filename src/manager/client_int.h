@@ -54,6 +54,9 @@ struct mp_manager {
 	struct mp__mgr_chan *chans;
 	/* The process whose channels chans holds (children drop them). */
 	pid_t chans_pid;
+	/* Each thread's channel, closed when the thread ends. */
+	pthread_key_t tkey;
+	bool tkey_ok;
 
 	/* mp_manager_start: the server process and where its socket lives. */
 	mp_process_t *server;
