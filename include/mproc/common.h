@@ -23,6 +23,16 @@ extern "C" {
 #define MP_FOREVER ((int64_t)-1)
 
 /*
+ * Flags of the _open functions of named objects (a named Lock, Event,
+ * SharedMemory block, Queue ...) that unrelated processes share by name.
+ * MP_CREATE creates the object when the name is free; with MP_EXCL the call
+ * fails with -EEXIST when it is taken. Without MP_CREATE the object must
+ * exist (-ENOENT otherwise).
+ */
+#define MP_CREATE 0x1
+#define MP_EXCL   0x2
+
+/*
  * mp_malloc, mp_realloc, mp_free: the library's allocator. Every buffer the
  * library hands to the caller (a received message, an encoded pickle, a repr
  * string) is released with mp_free(). mp_free(NULL) does nothing.
