@@ -80,6 +80,28 @@ int mp__lock_acquire_restore(struct mp_lock *l, const struct mp__lock_saved *st,
     int64_t deadline_ns);
 
 /*
+ * The shared state of a Semaphore: value is the futex word; waiters counts
+ * sleepers so that a release wakes only when someone sleeps. max is the
+ * initial value of a BoundedSemaphore, INT32_MAX otherwise.
+ */
+struct mp_sem {
+	_Atomic uint32_t value;
+	_Atomic uint32_t waiters;
+	uint32_t max;
+	uint32_t magic;     /* MP__SEM_MAGIC */
+};
+
+#define MP__SEM_MAGIC 0x6d657373u  /* "ssem" */
+
+_Static_assert(sizeof(struct mp_sem) == 16, "shared layout is pinned");
+
+/*
+ * mp__sem_init: initialise caller storage as a semaphore of the given value
+ * (<= INT32_MAX), bounded by it when bounded. Cannot fail.
+ */
+void mp__sem_init(struct mp_sem *s, unsigned value, bool bounded);
+
+/*
  * Named sync objects, shared by Lock, Semaphore, Condition, Event, Barrier:
  * one /dev/shm block per object, kind in its name ("lock", "sem", ...).
  *
