@@ -22,6 +22,9 @@ int
 mp_array_new(char typecode, size_t len, const void *init,
     const struct mp_value_opts *opts, mp_array_t **out)
 {
+	if (out == NULL) {
+		return -EINVAL;
+	}
 	struct mp__num *n;
 	int rv = mp__num_new(typecode, len, init, opts, MP__ARRAY_MAGIC, &n);
 	if (rv != 0) {

@@ -47,7 +47,7 @@ mp__num_new(char typecode, size_t len, const void *init,
 {
 	int tc = mp__typecode_index(typecode);
 	int mode = opts != NULL ? opts->lock_mode : MP_LOCK_OWN;
-	if (tc < 0 || out == NULL || mode < MP_LOCK_OWN || mode > MP_LOCK_GIVEN ||
+	if (tc < 0 || mode < MP_LOCK_OWN || mode > MP_LOCK_GIVEN ||
 	    (mode == MP_LOCK_GIVEN && opts->lock == NULL)) {
 		return -EINVAL;
 	}
@@ -141,6 +141,9 @@ int
 mp_value_new(char typecode, const void *init, const struct mp_value_opts *opts,
     mp_value_t **out)
 {
+	if (out == NULL) {
+		return -EINVAL;
+	}
 	struct mp__num *n;
 	int rv = mp__num_new(typecode, 1, init, opts, MP__VALUE_MAGIC, &n);
 	if (rv != 0) {
