@@ -211,6 +211,11 @@ attach_block(struct mp_shm *s, int fd, size_t want)
 	struct shm_header *h = s->map;
 	while (atomic_load_explicit(&h->ready, memory_order_acquire) !=
 	    SHM_READY) {
+		/* A creator writes the magic first: anything else is foreign. */
+		uint64_t magic = ((volatile struct shm_header *)h)->magic;
+		if (magic != 0 && magic != SHM_MAGIC) {
+			return -EPROTO;
+		}
 		if (mp__now_ns() >= deadline) {
 			return -ETIMEDOUT;
 		}
