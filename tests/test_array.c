@@ -138,7 +138,10 @@ Test(array, raw_arrays_and_a_lock_shared_with_a_value)
 
 	mp_rlock_t *lock;
 	expect_ok(mp_rlock_new(&lock));
-	struct mp_value_opts given = { .lock_mode = MP_LOCK_GIVEN, .lock = lock };
+	struct mp_value_opts given = {
+		.lock_mode = MP_LOCK_GIVEN,
+		.lock = lock,
+	};
 	mp_array_t *a;
 	mp_value_t *total;
 	expect_ok(mp_array_new('l', 3, NULL, &given, &a));
@@ -186,7 +189,7 @@ Test(array, locked_increments_are_exact_under_contention)
 		cr_assert_geq(pids[k], 0);
 		if (pids[k] == 0) {
 			int rv = 0;
-			/* Half through the accessor, half by hand under the lock. */
+			/* Half through the accessor, half by hand, locked. */
 			for (int i = 0; i < N_INCS / 2 && rv == 0; i++) {
 				rv = mp_array_add_long(a, (size_t)(i % LEN), 1);
 			}

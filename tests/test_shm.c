@@ -40,7 +40,7 @@ exists_in_dev_shm(const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* The listing's entry for a shm block, or NULL; the list is freed by the caller. */
+/* The listing's entry for a shm block, or NULL; the caller frees *list. */
 static const struct mp_shm_info *
 find_listed(const char *name, struct mp_shm_info **list)
 {
@@ -69,7 +69,7 @@ Test(shm, create_then_attach_from_a_child_by_name)
 	memcpy(buf, "hello", 5);
 	cr_assert(exists_in_dev_shm(name));
 
-	/* The child opens the block on its own, by name, as another program would. */
+	/* The child opens the block by name, as another program would. */
 	int ready[2];
 	cr_assert_eq(pipe(ready), 0);
 	pid_t pid = fork();
@@ -79,8 +79,10 @@ Test(shm, create_then_attach_from_a_child_by_name)
 		int rv = mp_shm_open(name, 0, 0, &other);
 		if (rv == 0) {
 			unsigned char *b = mp_shm_buf(other);
-			rv = mp_shm_size(other) == 1000 && memcmp(b, "hello", 5) == 0 &&
-			    !mp_shm_is_creator(other) ? 0 : -1;
+			bool ok = mp_shm_size(other) == 1000 &&
+			    memcmp(b, "hello", 5) == 0 &&
+			    !mp_shm_is_creator(other);
+			rv = ok ? 0 : -1;
 			memcpy(b + 5, " world", 6);
 			/* An attacher may not unlink. */
 			if (mp_shm_unlink(other) != -EPERM) {
@@ -92,7 +94,8 @@ Test(shm, create_then_attach_from_a_child_by_name)
 		_exit(w == sizeof(rv) ? 0 : 1);
 	}
 	int child_rv = -100;
-	cr_assert_eq(read(ready[0], &child_rv, sizeof(child_rv)), sizeof(child_rv));
+	cr_assert_eq(read(ready[0], &child_rv, sizeof(child_rv)),
+	    sizeof(child_rv));
 	reap_ok(pid);
 	close(ready[0]);
 	close(ready[1]);
@@ -221,7 +224,8 @@ Test(shm, the_listing_shows_the_creator)
 	/* mpshm, an unrelated program (fork + exec), sees it the same way. */
 	char *out, *err;
 	const char *argv[] = { mp_test_bin("bin/mpshm"), "list", NULL };
-	cr_assert_eq(mp_test_run(argv, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(argv, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	char want[256];
 	snprintf(want, sizeof(want), "%d alive", (int)getpid());
 	const char *line = strstr(out, name);
@@ -233,7 +237,8 @@ Test(shm, the_listing_shows_the_creator)
 
 	/* clean leaves a live creator's block alone. */
 	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
-	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	cr_assert_null(strstr(out, name), "%s", out);
 	cr_assert(exists_in_dev_shm(name));
 	free(out);
@@ -284,10 +289,11 @@ Test(shm, mpshm_clean_removes_the_block_of_a_killed_creator)
 	free(out);
 	free(err);
 	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
-	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	char want[128];
-	snprintf(want, sizeof(want), "removed shm %s (creator %d is dead)", name,
-	    (int)pid);
+	snprintf(want, sizeof(want), "removed shm %s (creator %d is dead)",
+	    name, (int)pid);
 	cr_assert_not_null(strstr(out, want), "%s", out);
 	cr_assert(!exists_in_dev_shm(name));
 	free(out);

@@ -198,7 +198,10 @@ MP_API mp_lock_t *mp_array_get_lock(const mp_array_t *a);
 MP_API int mp_array_lock(mp_array_t *a, int64_t timeout_ms);
 MP_API int mp_array_unlock(mp_array_t *a);
 
-/* Element i, as mp_value_get_long ... mp_value_add_double; -EINVAL for i >= len. */
+/*
+ * Element i, as mp_value_get_long ... mp_value_add_double; -EINVAL for
+ * i >= len.
+ */
 MP_API int mp_array_get_long(mp_array_t *a, size_t i, int64_t *out);
 MP_API int mp_array_set_long(mp_array_t *a, size_t i, int64_t x);
 MP_API int mp_array_get_ulong(mp_array_t *a, size_t i, uint64_t *out);
