@@ -2,6 +2,8 @@
 /* test_array.c: Array: elements, indexes, slices, repr, locking modes, exactness under contention. */
 #include "harness/harness.h"
 
+#include "core/internal.h"
+
 #include <mproc/shared.h>
 
 #include <sys/wait.h>
@@ -213,5 +215,26 @@ Test(array, locked_increments_are_exact_under_contention)
 		sum += out[i];
 	}
 	cr_assert_eq(sum, N_PROCS * N_INCS);
+	mp_array_free(a);
+}
+
+Test(array, every_allocation_failure_of_get_obj_is_clean)
+{
+	mp_array_t *a;
+	expect_ok(mp_array_new('q', 4, NULL, NULL, &a));
+	/* Fail the 1st, 2nd, ... allocation until one call gets through. */
+	for (unsigned long nth = 1;; nth++) {
+		mp_obj_t *o = NULL;
+		mp__alloc_fail_after(nth);
+		int rv = mp_array_get_obj(a, &o);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			cr_assert_gt(nth, 2, "a copy, a list and its items");
+			mp_obj_unref(o);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert_null(o);
+	}
 	mp_array_free(a);
 }

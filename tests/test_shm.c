@@ -2,6 +2,8 @@
 /* test_shm.c: SharedMemory: create and attach by name, unlink rules, the listing, and mpshm on a crashed creator. */
 #include "harness/harness.h"
 
+#include "core/internal.h"
+
 #include <mproc/shared.h>
 
 #include <fcntl.h>
@@ -343,4 +345,22 @@ Test(shm, unlink_never_removes_a_newer_block_of_the_same_name)
 	expect_ok(mp_shm_unlink(young));
 	mp_shm_close(old);
 	mp_shm_close(young);
+}
+
+Test(shm, failed_allocations_leave_nothing_behind)
+{
+	const char *name = test_name("nomem");
+	mp_shm_t *shm = NULL;
+	mp__alloc_fail_after(1);
+	expect_err(mp_shm_open(name, MP_CREATE | MP_EXCL, 64, &shm), -ENOMEM);
+	mp__alloc_fail_after(0);
+	cr_assert_null(shm);
+	cr_assert(!exists_in_dev_shm(name));
+	struct mp_shm_info *list = NULL;
+	size_t n = 0;
+	mp__alloc_fail_after(1);
+	int rv = mp_shm_list(&list, &n);
+	mp__alloc_fail_after(0);
+	/* Nothing to list needs no allocation; anything else fails cleanly. */
+	cr_assert(rv == -ENOMEM || (rv == 0 && n == 0), "%s", mp_err_name(rv));
 }
