@@ -236,42 +236,57 @@ Test(barrier, action_runs_once_per_round_before_the_release)
 	rounds_test(4, 2000, true);
 }
 
+/*
+ * 4 processes, 2 parties, 2000 rounds. Each wait is claimed from a shared
+ * counter first, so every process holds at most one claim and the last
+ * claims always pair up, however the scheduler spreads them.
+ */
+struct crowd {
+	_Atomic unsigned claimed;
+	_Atomic unsigned tally[2];
+	_Atomic unsigned actions;
+	_Atomic unsigned errors;
+};
+
+static void
+crowd_run(mp_barrier_t *b, struct crowd *c, unsigned waits)
+{
+	while (atomic_fetch_add(&c->claimed, 1) < waits) {
+		unsigned index;
+		if (mp_barrier_wait(b, 60000, &index) != 0 || index > 1) {
+			atomic_fetch_add(&c->errors, 1);
+			return;
+		}
+		atomic_fetch_add(&c->tally[index], 1);
+	}
+}
+
 Test(barrier, more_processes_than_parties_share_the_rounds)
 {
-	/* 4 processes, 2 parties: rounds fill in pairs, 2 x 1000 rounds. */
-	enum { PER = 1000 };
-	_Atomic unsigned *tally = shared_map(3 * sizeof(unsigned));
+	enum { ROUNDS = 2000 };
+	struct crowd *c = shared_map(sizeof(*c));
 	mp_barrier_t *b;
-	expect_ok(mp_barrier_new(2, count_action, (void *)&tally[2], MP_FOREVER,
-	    &b));
+	expect_ok(mp_barrier_new(2, count_action, (void *)&c->actions,
+	    MP_FOREVER, &b));
 	pid_t pids[3];
 	for (int p = 0; p < 3; p++) {
 		pids[p] = fork();
 		cr_assert(pids[p] >= 0);
 		if (pids[p] == 0) {
-			for (int i = 0; i < PER; i++) {
-				unsigned index;
-				if (mp_barrier_wait(b, 60000, &index) != 0) {
-					_exit(1);
-				}
-				atomic_fetch_add(&tally[index], 1);
-			}
+			crowd_run(b, c, 2 * ROUNDS);
 			_exit(0);
 		}
 	}
-	for (int i = 0; i < PER; i++) {
-		unsigned index;
-		expect_ok(mp_barrier_wait(b, 60000, &index));
-		atomic_fetch_add(&tally[index], 1);
-	}
+	crowd_run(b, c, 2 * ROUNDS);
 	for (int p = 0; p < 3; p++) {
 		cr_assert_eq(reap(pids[p]), 0);
 	}
-	cr_assert_eq(atomic_load(&tally[0]), 2 * PER, "one index 0 per round");
-	cr_assert_eq(atomic_load(&tally[1]), 2 * PER, "one index 1 per round");
-	cr_assert_eq(atomic_load(&tally[2]), 2 * PER, "one action per round");
+	cr_assert_eq(atomic_load(&c->errors), 0);
+	cr_assert_eq(atomic_load(&c->tally[0]), ROUNDS, "one index 0 per round");
+	cr_assert_eq(atomic_load(&c->tally[1]), ROUNDS, "one index 1 per round");
+	cr_assert_eq(atomic_load(&c->actions), ROUNDS, "one action per round");
 	mp_barrier_free(b);
-	munmap((void *)tally, 3 * sizeof(unsigned));
+	munmap(c, sizeof(*c));
 }
 
 Test(barrier, a_timeout_breaks_the_barrier_until_reset)
