@@ -173,6 +173,8 @@ static int
 lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 {
 	bool check_owner = true;
+	bool woken = false;
+	int rv;
 	for (;;) {
 		uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
 		if (w == 0) {
@@ -200,7 +202,8 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 			return -EAGAIN;
 		}
 		if (mp__deadline_expired(deadline)) {
-			return -ETIMEDOUT;
+			rv = -ETIMEDOUT;
+			goto out_pass_wake;
 		}
 		if ((w & MP__LOCK_WAITERS) == 0) {
 			uint32_t want = w | MP__LOCK_WAITERS;
@@ -216,8 +219,21 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 		}
 		if (mp__futex_wait(&l->word, w, wake_at) == -ETIMEDOUT) {
 			check_owner = true;
+		} else {
+			woken = true;
 		}
 	}
+out_pass_wake:
+	/*
+	 * A release wakes one sleeper and clears the waiters bit, trusting
+	 * the woken one to set it again if it sleeps. One that gives up
+	 * instead may have taken the only wake-up, leaving others asleep
+	 * behind a lock that may soon be free: pass the wake-up on.
+	 */
+	if (woken) {
+		mp__futex_wake(&l->word, 1);
+	}
+	return rv;
 }
 
 /* Everything but the uncontended first acquire. */
