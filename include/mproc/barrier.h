@@ -31,9 +31,10 @@ extern "C" {
  * round is not broken: it is only counted out). What cannot be detected: a
  * party that dies before it calls mp_barrier_wait looks exactly like a slow
  * one; use a timeout (or the default timeout) when that matters. The pid
- * is written a few instructions after the arrival is counted, and a death
- * inside that window is not seen either. A pid the kernel has already
- * given to a new process reads as alive.
+ * is written a few instructions after the arrival is counted and erased a
+ * few instructions before the caller is counted out, and a death inside
+ * those windows is not seen either. A pid the kernel has already given to
+ * a new process reads as alive.
  *
  * Waiters spin for a few tens of microseconds before they sleep: two
  * processes that meet at a barrier in a loop hand over in well under a
