@@ -333,6 +333,28 @@ Test(barrier, default_timeout_applies)
 	mp_barrier_free(b);
 }
 
+Test(barrier, a_timeout_while_the_last_round_drains_breaks_nothing)
+{
+	mp_barrier_t *b;
+	expect_ok(mp_barrier_new(2, NULL, NULL, MP_FOREVER, &b));
+	pid_t pid = fork_waiter(b, MP_FOREVER);
+	await_waiting(b, 1);
+	await_sleeping(pid);
+	/* Stopped, the released child cannot leave: the round drains. */
+	cr_assert(kill(pid, SIGSTOP) == 0);
+	unsigned index;
+	expect_ok(mp_barrier_wait(b, 60000, &index));
+	cr_assert_eq(index, 1);
+	expect_err(mp_barrier_wait(b, 20, &index), -ETIMEDOUT);
+	cr_assert(!mp_barrier_broken(b));
+	cr_assert(kill(pid, SIGCONT) == 0);
+	cr_assert_eq(reap(pid), 0, "the stopped child was released");
+	pid = fork_waiter(b, 60000);
+	expect_ok(mp_barrier_wait(b, 60000, &index));
+	cr_assert_eq(reap(pid), 0);
+	mp_barrier_free(b);
+}
+
 Test(barrier, abort_releases_waiters_with_ebroken)
 {
 	mp_barrier_t *b;
