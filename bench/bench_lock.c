@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench_lock.c: Lock, RLock and Semaphore costs against a bare process-shared pthread mutex, same run. */
+/* bench_lock.c: Lock, RLock, Semaphore against a pshared pthread mutex. */
 #include <mproc.h>
 #include <mproc/sync.h>
 
@@ -17,7 +17,7 @@
  * runs of the mproc and pthread variants interleaved so that noise from
  * the (shared, 2-vCPU) machine hits both alike:
  *   lock_uncontended ns          mp_lock_acquire + mp_lock_release
- *   pthread_mutex_pshared ns     pthread_mutex_lock + unlock, PTHREAD_PROCESS_SHARED
+ *   pthread_mutex_pshared ns     pthread_mutex_lock + unlock, pshared
  *   pthread_mutex_robust ns      the same, also PTHREAD_MUTEX_ROBUST
  *   rlock_uncontended ns         an RLock at depth 1
  *   sem_uncontended ns           mp_sem_acquire + mp_sem_release

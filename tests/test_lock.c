@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_lock.c: Lock and RLock: semantics, timeouts, ownership, contention, owner death. */
+/* test_lock.c: Lock and RLock: semantics, contention, owner death. */
 #include "harness/harness.h"
 #include "sync/lock_internal.h"
 
@@ -341,8 +341,11 @@ Test(lock, threads_contending_count_exactly)
 	struct thread_arg a[NTHREADS];
 	pthread_t t[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++) {
-		a[i] = (struct thread_arg){ .l = l, .counter = &counter, .n = N };
-		cr_assert(pthread_create(&t[i], NULL, thread_increment, &a[i]) == 0);
+		a[i] = (struct thread_arg){
+			.l = l, .counter = &counter, .n = N
+		};
+		cr_assert(pthread_create(&t[i], NULL, thread_increment,
+		    &a[i]) == 0);
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(t[i], NULL);
@@ -656,15 +659,15 @@ Test(lock, owner_killed_at_random_points_200_times, .timeout = 300)
 		expect_ok(mp_lock_release(l));
 		uint64_t delta = eod - eod_before;
 		eod_before = eod;
-		cr_assert(delta <= 1, "round %d: %llu owner deaths for one victim",
-		    round, (unsigned long long)delta);
+		cr_assert(delta <= 1, "round %d: %llu owner deaths for one "
+		    "victim", round, (unsigned long long)delta);
 		if (phase == 2) {
-			cr_assert_eq(delta, 1, "round %d: the victim died holding "
-			    "the lock (phase %d), nobody saw EOWNERDEAD", round, phase);
+			cr_assert_eq(delta, 1, "round %d: the victim died "
+			    "holding the lock, nobody saw EOWNERDEAD", round);
 			held_deaths++;
 		} else if (phase == 0) {
-			cr_assert_eq(delta, 0, "round %d: EOWNERDEAD for a victim "
-			    "that did not hold the lock", round);
+			cr_assert_eq(delta, 0, "round %d: EOWNERDEAD for a "
+			    "victim that did not hold the lock", round);
 			free_deaths++;
 		}
 	}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_semaphore.c: Semaphore and BoundedSemaphore: counting, timeouts, overflow, processes, names. */
+/* test_semaphore.c: Semaphore and BoundedSemaphore. */
 #include "harness/harness.h"
 
 #include <mproc/sync.h>
@@ -159,8 +159,9 @@ Test(semaphore, producers_and_consumers_balance)
 		cr_assert(pids[p] >= 0);
 		if (pids[p] == 0) {
 			for (int i = 0; i < N; i++) {
+				int64_t t = i % 2 == 0 ? MP_FOREVER : 60000;
 				int rv = p % 2 == 0 ? mp_sem_release(s) :
-				    mp_sem_acquire(s, i % 2 == 0 ? MP_FOREVER : 60000);
+				    mp_sem_acquire(s, t);
 				if (rv != 0) {
 					_exit(1);
 				}
@@ -210,7 +211,8 @@ Test(semaphore, bounded_one_excludes_threads)
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
 		a[i] = (struct sem_thread){ .s = s, .counter = &counter };
-		cr_assert(pthread_create(&t[i], NULL, thread_increment, &a[i]) == 0);
+		cr_assert(pthread_create(&t[i], NULL, thread_increment,
+		    &a[i]) == 0);
 	}
 	for (int i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);

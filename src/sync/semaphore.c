@@ -150,7 +150,7 @@ sem_wait(struct mp_sem *s, int64_t deadline)
 			mp__futex_wait(&s->value, 0, wake_at);
 		}
 		atomic_fetch_sub(&s->waiters, 1);
-		/* A wake-up racing the deadline still takes what it was given. */
+		/* A wake-up racing the deadline still takes its due. */
 		if (sem_try(s)) {
 			return 0;
 		}
