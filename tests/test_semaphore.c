@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -272,6 +273,31 @@ Test(semaphore, named_semaphore_shared_by_name)
 	mp_sem_close(NULL);
 	close(up[0]);
 	close(up[1]);
+}
+
+/* A waiter killed while it sleeps leaves the semaphore intact. */
+Test(semaphore, killed_waiter_does_not_disturb_others)
+{
+	mp_sem_t *s;
+	expect_ok(mp_sem_new(0, &s));
+	int up[2];
+	cr_assert(pipe2(up, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		send_int(up[1], 0);
+		mp_sem_acquire(s, MP_FOREVER);
+		_exit(0);
+	}
+	expect_ok(recv_int(up[0]));
+	kill(pid, SIGKILL);
+	cr_assert_eq(reap(pid), -SIGKILL);
+	expect_ok(mp_sem_release(s));
+	cr_assert_eq(value_of(s), 1);
+	expect_ok(mp_sem_acquire(s, MP_NOWAIT));
+	close(up[0]);
+	close(up[1]);
+	mp_sem_free(s);
 }
 
 /* A name taken by a lock is not a semaphore. */
