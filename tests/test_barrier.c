@@ -459,6 +459,27 @@ Test(barrier, the_last_arrival_dying_in_the_action_breaks_the_barrier)
 	mp_barrier_free(b);
 }
 
+static void
+abort_action(void *arg)
+{
+	mp_barrier_abort(*(mp_barrier_t **)arg);
+}
+
+Test(barrier, an_abort_during_the_action_breaks_the_round)
+{
+	static mp_barrier_t *b;
+	expect_ok(mp_barrier_new(2, abort_action, &b, MP_FOREVER, &b));
+	pid_t pid = fork_waiter(b, MP_FOREVER);
+	await_waiting(b, 1);
+	expect_err(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
+	cr_assert_eq(reap(pid), 1, "the waiter got MP_EBROKEN");
+	cr_assert(mp_barrier_broken(b));
+	mp_barrier_reset(b);
+	cr_assert(!mp_barrier_broken(b));
+	cr_assert_eq(mp_barrier_n_waiting(b), 0);
+	mp_barrier_free(b);
+}
+
 Test(barrier, named_barrier_is_shared_with_an_unrelated_process)
 {
 	char name[64];
