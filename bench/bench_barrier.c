@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench_barrier.c: Barrier(2) rounds per second between a parent and a forked child. */
+/* bench_barrier.c: Barrier(2) rounds per second between two processes. */
 #include <mproc.h>
 #include <mproc/barrier.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench_event.c: Event set-to-wake round trip between a parent and a forked child. */
+/* bench_event.c: Event set-to-wake round trip between two processes. */
 #include <mproc.h>
 #include <mproc/event.h>
 

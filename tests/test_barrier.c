@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_barrier.c: Barrier rounds, indices, action, timeouts, abort/reset, dead waiters, named barriers. */
+/* test_barrier.c: Barrier rounds, action, abort/reset, dead waiters. */
 #include "harness/harness.h"
 
 #include <mproc/barrier.h>
@@ -282,8 +282,8 @@ Test(barrier, more_processes_than_parties_share_the_rounds)
 		cr_assert_eq(reap(pids[p]), 0);
 	}
 	cr_assert_eq(atomic_load(&c->errors), 0);
-	cr_assert_eq(atomic_load(&c->tally[0]), ROUNDS, "one index 0 per round");
-	cr_assert_eq(atomic_load(&c->tally[1]), ROUNDS, "one index 1 per round");
+	cr_assert_eq(atomic_load(&c->tally[0]), ROUNDS, "an index 0 a round");
+	cr_assert_eq(atomic_load(&c->tally[1]), ROUNDS, "an index 1 a round");
 	cr_assert_eq(atomic_load(&c->actions), ROUNDS, "one action per round");
 	mp_barrier_free(b);
 	munmap(c, sizeof(*c));
@@ -407,7 +407,7 @@ Test(barrier, a_killed_waiter_breaks_the_barrier)
 	expect_err(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
 	mp_barrier_reset(b);
 	cr_assert(!mp_barrier_broken(b));
-	cr_assert_eq(mp_barrier_n_waiting(b), 0, "the dead one was counted out");
+	cr_assert_eq(mp_barrier_n_waiting(b), 0, "the dead one is counted out");
 	mp_barrier_free(b);
 }
 

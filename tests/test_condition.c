@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_condition.c: Condition wait/notify across processes, exact notify(n), RLock depth, dead waiters and holders. */
+/* test_condition.c: Condition: exact notify(n), RLock depth, dead peers. */
 #include "harness/harness.h"
 
 #include <mproc/condition.h>
@@ -82,7 +82,7 @@ read_bytes(int fd, char *buf, size_t n)
 	while (got < n) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int rv = poll(&p, 1, 60000);
-		cr_assert(rv != 0, "nothing to read after 60 s: a lost wake-up");
+		cr_assert(rv != 0, "nothing to read after 60 s: lost wake-up");
 		if (rv < 0) {
 			cr_assert(errno == EINTR);
 			continue;
@@ -405,7 +405,8 @@ Test(condition, threads_are_waiters_too_up_to_the_limit)
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (int i = 0; i < N; i++) {
 		t[i] = (struct thread_waiter){ .c = c, .k = k };
-		cr_assert(pthread_create(&th[i], &attr, thread_wait, &t[i]) == 0);
+		cr_assert(pthread_create(&th[i], &attr, thread_wait,
+		    &t[i]) == 0);
 	}
 	pthread_attr_destroy(&attr);
 	await_waiting(c, k, N);

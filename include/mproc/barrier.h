@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/barrier.h: a process-shared barrier, as Python's multiprocessing.Barrier. */
+/* mproc/barrier.h: process-shared Barrier (Python's Barrier). */
 #ifndef MPROC_BARRIER_H
 #define MPROC_BARRIER_H
 
@@ -92,8 +92,8 @@ MP_API void mp_barrier_free(mp_barrier_t *b);
  * parties or timeout), -ENOENT, -EEXIST, -EPROTO (another kind of object,
  * or a barrier of another number of parties), -ETIMEDOUT (the creator did
  * not finish initialising it), -ENOMEM, -errno from shm_open / mmap. On
- * failure *out is untouched. Close with mp_barrier_close; the creator removes the name
- * with mp_barrier_unlink.
+ * failure *out is untouched. Close with mp_barrier_close; the creator
+ * removes the name with mp_barrier_unlink.
  * Threads: safe. Fork: the handle is usable in children.
  */
 MP_API int mp_barrier_open(const char *name, int flags, unsigned parties,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/condition.h: a process-shared condition variable, as Python's multiprocessing.Condition. */
+/* mproc/condition.h: process-shared Condition (Python's Condition). */
 #ifndef MPROC_CONDITION_H
 #define MPROC_CONDITION_H
 

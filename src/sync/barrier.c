@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/barrier.c: Barrier, one atomic state word with spin-then-futex waits and dead-waiter eviction. */
+/* sync/barrier.c: Barrier, one state word, dead waiters counted out. */
 #include "shared/arena.h"
 #include "sync/lock_internal.h"
 #include "sync/wait.h"
@@ -200,7 +200,7 @@ mp_barrier_open(const char *name, int flags, unsigned parties,
 	}
 	b->sh = mem;
 	if (b->sh->parties != parties) {
-		/* Cannot happen with a sound block: the size encodes parties. */
+		/* Not with a sound block: its size encodes parties. */
 		mp__sync_named_close(mem);
 		mp__free(b);
 		return -EPROTO;
@@ -317,7 +317,9 @@ wait_change(struct barrier_shared *sh, uint32_t w, int64_t deadline)
 		bool last_slice = deadline >= 0 && deadline <= slice;
 		int rv = mp__sleep_while_eq(&sh->word, w, &sh->sleepers,
 		    last_slice ? deadline : slice);
-		if (atomic_load_explicit(&sh->word, memory_order_acquire) != w) {
+		uint32_t cur = atomic_load_explicit(&sh->word,
+		    memory_order_acquire);
+		if (cur != w) {
 			return 0;
 		}
 		if (rv == -ETIMEDOUT) {
@@ -506,7 +508,8 @@ mp_barrier_reset(mp_barrier_t *b)
 			/* Python: waiters raise, the barrier empties itself. */
 			want = w_make(w_gen(w), RESETTING, w_count(w));
 		} else {
-			return;  /* draining or resetting already ends that way */
+			/* Draining or resetting already ends that way. */
+			return;
 		}
 		if (transition(sh, &w, want)) {
 			return;

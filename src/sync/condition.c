@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/condition.c: Condition, a table of waiter slots with tickets under the condition's lock. */
+/* sync/condition.c: Condition, waiter slots with tickets under its lock. */
 #include "shared/arena.h"
 #include "sync/lock_internal.h"
 #include "sync/wait.h"
@@ -25,7 +25,7 @@
 enum {
 	SLOT_WAITING = 0,   /* waiting, maybe spinning */
 	SLOT_NOTIFIED = 1,
-	SLOT_SLEEPING = 2,  /* waiting in futex_wait: the notifier must wake it */
+	SLOT_SLEEPING = 2,  /* in futex_wait: the notifier must wake it */
 };
 
 struct cond_slot {
@@ -53,7 +53,8 @@ struct mp_cond {
 #define COND_KIND  "cond"
 
 _Static_assert(sizeof(struct cond_slot) == 16, "shared layout is pinned");
-_Static_assert(offsetof(struct mp_cond, slots) == 40, "shared layout is pinned");
+_Static_assert(offsetof(struct mp_cond, slots) == 40,
+    "shared layout is pinned");
 
 static inline struct mp_lock *
 cond_lock(mp_cond_t *c)
@@ -198,7 +199,8 @@ slot_wait(struct cond_slot *s, int64_t deadline)
 		return true;
 	}
 	uint32_t expect = SLOT_WAITING;
-	if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_SLEEPING)) {
+	if (!atomic_compare_exchange_strong(&s->state, &expect,
+	    SLOT_SLEEPING)) {
 		return true;
 	}
 	for (;;) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/wait.h: the spin-then-sleep wait shared by Condition, Event and Barrier (docs/internals/waits.md). */
+/* sync/wait.h: the spin-then-sleep wait of Condition, Event and Barrier. */
 #ifndef MP_SYNC_WAIT_H
 #define MP_SYNC_WAIT_H
 
