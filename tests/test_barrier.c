@@ -5,6 +5,7 @@
 #include <mproc/barrier.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -234,6 +235,44 @@ Test(barrier, action_runs_once_per_round_before_the_release)
 {
 	rounds_test(2, 10000, true);
 	rounds_test(4, 2000, true);
+}
+
+struct thread_rounds {
+	mp_barrier_t *b;
+	struct rounds *r;
+	unsigned n_rounds;
+};
+
+static void *
+thread_rounds(void *arg)
+{
+	struct thread_rounds *t = arg;
+	run_rounds(t->b, t->r, t->n_rounds, true);
+	return NULL;
+}
+
+Test(barrier, threads_of_one_process_are_parties_too)
+{
+	enum { THREADS = 4, N_ROUNDS = 2000 };
+	size_t size = sizeof(struct rounds) + N_ROUNDS * sizeof(uint32_t);
+	struct rounds *r = shared_map(size);
+	mp_barrier_t *b;
+	expect_ok(mp_barrier_new(THREADS, rounds_action, r, MP_FOREVER, &b));
+	pthread_t th[THREADS];
+	struct thread_rounds t = { .b = b, .r = r, .n_rounds = N_ROUNDS };
+	for (int i = 0; i < THREADS; i++) {
+		cr_assert(pthread_create(&th[i], NULL, thread_rounds, &t) == 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+	}
+	cr_assert_eq(atomic_load(&r->errors), 0);
+	for (unsigned i = 0; i < N_ROUNDS; i++) {
+		cr_assert_eq(atomic_load(&r->seen[i]), (1u << THREADS) - 1);
+	}
+	cr_assert_eq(atomic_load(&r->actions), N_ROUNDS);
+	mp_barrier_free(b);
+	munmap(r, size);
 }
 
 /*
