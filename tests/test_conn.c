@@ -1047,3 +1047,27 @@ Test(conn, random_streams_end_in_a_clean_error)
 		mp_conn_close(b);
 	}
 }
+
+Test(conn, globals_need_a_whitelist)
+{
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	mp_obj_t *e = mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("k")), NULL, false);
+	cr_assert_not_null(e);
+	expect_ok(mp_conn_send(a, e));
+	expect_ok(mp_conn_send(a, e));
+	mp_obj_t *back = NULL;
+	expect_err(mp_conn_recv(b, 5000, &back), MP_EFORBIDDEN);
+	static const struct mp_pickle_global allow[] = {
+		{ "builtins", "KeyError", NULL, NULL },
+	};
+	struct mp_pickle_opts opts = { .globals = allow, .n_globals = 1 };
+	expect_ok(mp_conn_recv_opts(b, 5000, &opts, &back));
+	cr_assert_str_eq(mp_instance_name(back), "KeyError");
+	cr_assert(mp_obj_equal(e, back));
+	mp_obj_unref(back);
+	mp_obj_unref(e);
+	mp_conn_close(a);
+	mp_conn_close(b);
+}

@@ -215,6 +215,15 @@ MP_API int mp_conn_send(mp_conn_t *c, const mp_obj_t *o);
  * Threads: one receiver at a time. Fork: usable.
  */
 MP_API int mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out);
+
+/*
+ * mp_conn_recv_opts: mp_conn_recv with the decoder's limits and whitelist
+ * of globals taken from opts (see mp_pickle_loads), for peers that send
+ * exceptions or manager Tokens. opts->max_len 0 means the connection's
+ * max message size. Returns as mp_conn_recv.
+ */
+MP_API int mp_conn_recv_opts(mp_conn_t *c, int64_t timeout_ms,
+    const struct mp_pickle_opts *opts, mp_obj_t **out);
 #endif
 
 /* ---- Authentication (CPython's HMAC challenge) --------------------------- */
