@@ -1071,3 +1071,23 @@ Test(conn, globals_need_a_whitelist)
 	mp_conn_close(a);
 	mp_conn_close(b);
 }
+
+Test(conn, wait_on_more_connections_than_fit_on_the_stack)
+{
+	enum { N = 40 };
+	mp_conn_t *r[N], *w[N];
+	for (int i = 0; i < N; i++) {
+		expect_ok(mp_pipe(&r[i], &w[i], false));
+	}
+	bool ready[N];
+	cr_assert_eq(mp_conn_wait(r, N, MP_NOWAIT, ready), 0);
+	expect_ok(mp_conn_send_bytes(w[37], "x", 1));
+	cr_assert_eq(mp_conn_wait(r, N, 5000, ready), 1);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(ready[i], i == 37, "ready[%d]", i);
+	}
+	for (int i = 0; i < N; i++) {
+		mp_conn_close(r[i]);
+		mp_conn_close(w[i]);
+	}
+}
