@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test_process.c: mp_process_t: start, join, exit codes, signals, names, children, exit handling. */
 #include "harness/harness.h"
+#include "os/proc.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -772,4 +774,99 @@ Test(process, cpu_count_matches_sysconf)
 	int n = mp_cpu_count();
 	cr_assert_geq(n, 1);
 	cr_assert_eq(n, (int)sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+/* ---- The waitpid fallback, allocation failure, SIGCHLD ignored --------- */
+
+Test(process, fallback_without_pidfd_joins_times_out_and_kills)
+{
+	mp__pidfd_set_disabled(true);
+	int ready[2];
+	open_pipe(ready);
+	mp_process_t *p = start_blocker(ready);
+	expect_err(mp_process_join(p, 30), -ETIMEDOUT);
+	expect_err(mp_process_join(p, MP_NOWAIT), -EAGAIN);
+	expect_ok(mp_process_terminate(p));
+	expect_ok(mp_process_join(p, 60000));
+	cr_assert_eq(exit_code_of(p), -SIGTERM);
+	expect_ok(mp_process_free(p));
+
+	mp_process_t *q = NULL;
+	expect_ok(mp_process_new(return_arg, (void *)(intptr_t)9, NULL, &q));
+	expect_ok(mp_process_start(q));
+	expect_ok(mp_process_join(q, MP_FOREVER));
+	cr_assert_eq(exit_code_of(q), 9);
+	expect_ok(mp_process_free(q));
+	mp__pidfd_set_disabled(false);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+Test(process, allocation_failure_is_enomem_and_leaves_out_untouched)
+{
+	mp_process_t *p = NULL;
+	mp__alloc_fail_after(1);
+	expect_err(mp_process_new(return_arg, NULL, NULL, &p), -ENOMEM);
+	mp__alloc_fail_after(0);
+	cr_assert_null(p);
+	/* The failed call still took number 1, as Python's counter would. */
+	expect_ok(mp_process_new(return_arg, NULL, NULL, &p));
+	cr_assert_str_eq(mp_process_name(p), "Process-2");
+	expect_ok(mp_process_free(p));
+}
+
+Test(process, sigchld_ignored_loses_the_status_without_hanging)
+{
+	signal(SIGCHLD, SIG_IGN);
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(return_arg, NULL, NULL, &p));
+	expect_ok(mp_process_start(p));
+	expect_err(mp_process_join(p, MP_FOREVER), -ECHILD);
+	int code = 77;
+	expect_err(mp_process_exitcode(p, &code), -ECHILD);
+	cr_assert_not(mp_process_is_alive(p));
+	expect_ok(mp_process_free(p));
+	signal(SIGCHLD, SIG_DFL);
+}
+
+/* ---- Threads ----------------------------------------------------------- */
+
+#define THREAD_STARTS 25
+
+static void *
+start_many(void *arg)
+{
+	intptr_t base = (intptr_t)arg;
+	for (intptr_t i = 0; i < THREAD_STARTS; i++) {
+		mp_process_t *p = NULL;
+		if (mp_process_new(return_arg, (void *)(base + i), NULL, &p) != 0 ||
+		    mp_process_start(p) != 0 ||
+		    mp_process_join(p, MP_FOREVER) != 0) {
+			return (void *)1;
+		}
+		int code = -1;
+		if (mp_process_exitcode(p, &code) != 0 || code != base + i ||
+		    mp_process_free(p) != 0) {
+			return (void *)1;
+		}
+	}
+	return NULL;
+}
+
+Test(process, threads_start_and_join_while_another_lists_children)
+{
+	pthread_t t[2];
+	cr_assert(pthread_create(&t[0], NULL, start_many, (void *)0) == 0);
+	cr_assert(pthread_create(&t[1], NULL, start_many, (void *)100) == 0);
+	/* Reaping from here must never make a join in a thread fail. */
+	for (int i = 0; i < 200; i++) {
+		mp_process_t *list[8];
+		cr_assert_leq(mp_active_children(list, 8), 2);
+	}
+	void *r0, *r1;
+	pthread_join(t[0], &r0);
+	pthread_join(t[1], &r1);
+	cr_assert_null(r0, "thread 0 saw a failure");
+	cr_assert_null(r1, "thread 1 saw a failure");
+	cr_assert_eq(mp_active_children(NULL, 0), 0);
 }

@@ -17,6 +17,13 @@
 int mp__pidfd_open(pid_t pid, int *fd);
 
 /*
+ * mp__pidfd_set_disabled: make mp__pidfd_open answer -ENOSYS (true) or
+ * behave normally (false), so tests can run the waitpid fallback on a
+ * kernel that has pidfds. Returns the previous setting.
+ */
+MP_API bool mp__pidfd_set_disabled(bool disabled);
+
+/*
  * mp__proc_signal: send sig to a child not yet reaped, through its pidfd
  * when fd >= 0, else kill(). A child that already ended is success.
  * Returns 0 or -errno.

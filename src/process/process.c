@@ -167,10 +167,11 @@ mp_process_free(mp_process_t *p)
 		return -EBUSY;
 	}
 	mp__procs_remove(p);
-	mp__procs_unlock();
+	/* Closed under the lock: a fork now would copy an unlisted pidfd. */
 	if (p->pidfd >= 0) {
 		close(p->pidfd);
 	}
+	mp__procs_unlock();
 	mp__free(p);
 	return 0;
 }

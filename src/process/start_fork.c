@@ -118,9 +118,11 @@ mp_process_start(mp_process_t *p)
 		goto out_unlock;
 	}
 	/*
-	 * The pipe is made and the fork done under the lock, so that no
-	 * concurrent start forks a child that inherits this pipe's write end
-	 * and holds the parent's read() below open (libuv's cloexec_lock).
+	 * The lock is held from the pipe to the listing of the child, so no
+	 * concurrent start forks a child that inherits this pipe (whose write
+	 * end would hold our read() open for that child's lifetime) or a
+	 * pidfd that is not yet listed for the child to close (libuv's
+	 * cloexec_lock). The child does not need the lock: it replaces it.
 	 */
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		rv = -errno;
@@ -137,7 +139,6 @@ mp_process_start(mp_process_t *p)
 		close(fds[0]);
 		child_main(p, fds[1]);
 	}
-	mp__procs_unlock();
 	close(fds[1]);
 	rv = read_start_result(fds[0]);
 	close(fds[0]);
@@ -146,7 +147,7 @@ mp_process_start(mp_process_t *p)
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 		}
-		return rv;
+		goto out_unlock;
 	}
 	int pidfd = -1;
 	/*
@@ -155,7 +156,6 @@ mp_process_start(mp_process_t *p)
 	 * whose child already runs.
 	 */
 	(void)mp__pidfd_open(pid, &pidfd);
-	mp__procs_lock();
 	p->pid = pid;
 	p->pidfd = pidfd;
 	p->state = MP__PROC_RUNNING;
