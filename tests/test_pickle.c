@@ -726,6 +726,8 @@ Test(pickle, malformed_input_is_epickle)
 	expect_err(RAW(""), MP_EPICKLE);
 	expect_err(loads(NULL, 0, &(mp_obj_t *){ NULL }), MP_EPICKLE);
 	expect_err(RAW("\x80\x04"), MP_EPICKLE);           /* no STOP */
+	cr_assert_str_eq(errbuf, "opcode 0x00 at offset 2: truncated input: "
+	    "no STOP");
 	expect_err(RAW("\x80\x04."), MP_EPICKLE);          /* empty stack */
 	expect_err(RAW("\x80\x04NN."), MP_EPICKLE);        /* two items */
 	expect_err(RAW("\x80\x04N.N"), MP_EPICKLE);        /* trailing */

@@ -674,7 +674,11 @@ mp_pickle_loads(const void *data, size_t len,
 	int rv;
 	for (;;) {
 		if (d.p == d.end) {
-			rv = mp__pdec_truncated(&d);
+			/* Reported as opcode 0x00 at the end of the input. */
+			d.op = 0;
+			d.op_off = len;
+			rv = mp__pdec_fail(&d, MP_EPICKLE,
+			    "truncated input: no STOP");
 			break;
 		}
 		d.op_off = (size_t)(d.p - d.start);
