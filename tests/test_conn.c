@@ -1091,3 +1091,17 @@ Test(conn, wait_on_more_connections_than_fit_on_the_stack)
 		mp_conn_close(w[i]);
 	}
 }
+
+Test(conn, host_names_resolve_to_ipv4_like_cpython)
+{
+	mp_listener_t *l;
+	expect_ok(mp_listener_open("localhost:0", NULL, 0, &l));
+	const char *addr = mp_listener_address(l);
+	cr_assert(strncmp(addr, "127.0.0.1:", 10) == 0, "address %s", addr);
+	mp_listener_close(l);
+	expect_ok(mp_listener_open(":0", NULL, 0, &l));
+	addr = mp_listener_address(l);
+	cr_assert(strncmp(addr, "0.0.0.0:", 8) == 0, "address %s", addr);
+	serve_one(l, NULL, 0, 0);
+	mp_listener_close(l);
+}

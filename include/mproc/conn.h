@@ -271,7 +271,8 @@ MP_API int mp_conn_answer_challenge(mp_conn_t *c, const void *key,
 /*
  * Addresses are strings:
  *   "host:port"     IPv4 address or host name ("127.0.0.1:0",
- *                   "localhost:5000");
+ *                   "localhost:5000"); names resolve to IPv4 only, as
+ *                   CPython's ('host', port) does;
  *                   an empty host (":5000") listens on every IPv4 interface;
  *   "[v6addr]:port" IPv6 ("[::1]:0");
  *   "/path", "unix:path"  a Unix stream socket.
