@@ -77,7 +77,17 @@ reduce_list(const mp_obj_t *args, mp_obj_t **out, void *user)
 	return copy == NULL ? -ENOMEM : 0;
 }
 
+/* A hook handing back an item of its arguments, shared with them. */
+static int
+reduce_first(const mp_obj_t *args, mp_obj_t **out, void *user)
+{
+	(void)user;
+	*out = mp_obj_ref(mp_tuple_get(args, 0));
+	return *out == NULL ? -EINVAL : 0;
+}
+
 static const struct mp_pickle_global test_globals[] = {
+	{ "test", "first", reduce_first, NULL },
 	{ "multiprocessing.managers", "Token", NULL, NULL },
 	{ "builtins", "KeyError", NULL, NULL },
 	{ "builtins", "IndexError", NULL, NULL },
@@ -637,6 +647,13 @@ Test(pickle, cycles_are_refused)
 	/* An instance whose state holds itself. */
 	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x08KeyError\x93)R\x94"
 	    "}\x94\x8c\x01s\x94h\x00sb."), MP_EPICKLE);
+	/* A hook's result reachable from the memo through its arguments:
+	 * L = first((L,)) with (L,) memoized, then L.append((L,)). */
+	expect_err(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85\x94R"
+	    "h\x00" "a."), MP_EPICKLE);
+	/* A fresh result can be filled: first(([],)) + [1]. */
+	expect_ok(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85R"
+	    "K\x01" "a."));
 	/* A list DUPed into itself. */
 	expect_err(RAW("\x80\x04]2a."), MP_EPICKLE);
 	/* A set holding a frozenset holding... nothing mutable: fine. */
