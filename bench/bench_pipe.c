@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/bench_pipe.c: mp_pipe round trip, small objects, 1 MiB bytes, and the bare socketpair floor. */
+/* bench/bench_pipe.c: mp_pipe figures and the bare socketpair floor. */
 #include <mproc.h>
 
 #include <errno.h>
@@ -263,7 +263,7 @@ bench_bytes_1mib(void)
 int
 main(void)
 {
-	/* The two round trips back to back, so they share the machine's mood. */
+	/* Both round trips back to back: they share the machine's mood. */
 	double sock = bench_socketpair_rtt();
 	double pipe = bench_pipe_rtt();
 	printf("RESULT pipe_rtt us %.2f\n", pipe);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/process.h: processes that run a function, as Python's multiprocessing.Process. */
+/* mproc/process.h: processes that run a function (multiprocessing.Process). */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
 

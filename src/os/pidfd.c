@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* os/pidfd.c: watch and signal a child through a pidfd, where the kernel has them. */
+/* os/pidfd.c: watch and signal a child through a pidfd, where there is one. */
 #include "os/proc.h"
 
 #include <signal.h>

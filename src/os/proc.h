@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* os/proc.h: the mechanisms that watch, signal and reap a child (pidfd, waitpid). */
+/* os/proc.h: watch, signal and reap a child (pidfd, waitpid). */
 #ifndef MP_OS_PROC_H
 #define MP_OS_PROC_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/process.c: process handles, their names, the table of children, current_process. */
+/* process/process.c: handles, names, the table of children, current process. */
 #include "process/process_int.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/process_int.h: the process handle and the per-process table shared by src/process/. */
+/* process/process_int.h: the process handle and the per-process table. */
 #ifndef MP_PROCESS_INT_H
 #define MP_PROCESS_INT_H
 

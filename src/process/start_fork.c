@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/start_fork.c: mp_process_start with the fork method, and the child's first steps. */
+/* process/start_fork.c: mp_process_start by fork; the child's first steps. */
 #include "process/process_int.h"
 #include "os/proc.h"
 
@@ -52,7 +52,7 @@ child_main(struct mp_process *p, int err_fd)
 	if (!p->keep_stdin) {
 		int err = child_close_stdin();
 		if (err != 0) {
-			/* Nobody to tell if this fails: the parent sees EOF, then 127. */
+			/* Should this fail, the parent sees EOF, then 127. */
 			ssize_t n = write(err_fd, &err, sizeof(err));
 			(void)n;
 			_exit(127);
