@@ -381,6 +381,20 @@ Test(pickle, batches_follow_cpython)
 	mp_obj_unref(big);
 }
 
+/* Deleted entries leave holes in a table; only live ones are written. */
+Test(pickle, deleted_entries_are_skipped)
+{
+	mp_obj_t *d = mp_dict_new();
+	expect_ok(mp_dict_set(d, mp_str("a"), mp_int(1)));
+	expect_ok(mp_dict_set(d, mp_str("b"), mp_int(2)));
+	expect_ok(mp_dict_set(d, mp_str("c"), mp_int(3)));
+	mp_obj_t *b = mp_str("b");
+	expect_ok(mp_dict_del(d, b));
+	mp_obj_unref(b);
+	expect_dumps(d, "80049511000000000000007d94288c0161944b018c0163944b03"
+	    "752e");
+}
+
 /* A str body of 64 KiB or more is written outside frames: the frame
  * before it is committed (here empty, so it loses its header). */
 Test(pickle, large_bodies_leave_the_frame)
