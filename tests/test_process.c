@@ -2,6 +2,7 @@
 /* test_process.c: mp_process_t: start, join, exit codes, names, exit. */
 #include "harness/harness.h"
 #include "os/proc.h"
+#include "process/process_int.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,8 +15,6 @@
 MP_TEST_SUITE(process);
 
 #define LINE_TIMEOUT_MS 20000
-
-/* ---- Targets ----------------------------------------------------------- */
 
 static int
 return_arg(void *arg)
@@ -78,8 +77,6 @@ nested_target(void *arg)
 	return write(fd, line, (size_t)n) == n ? 0 : 1;
 }
 
-/* ---- Helpers ----------------------------------------------------------- */
-
 static void
 open_pipe(int fds[2])
 {
@@ -119,8 +116,6 @@ exit_code_of(mp_process_t *p)
 	expect_ok(mp_process_exitcode(p, &code));
 	return code;
 }
-
-/* ---- Start, join, exit codes ------------------------------------------- */
 
 Test(process, start_join_returns_target_value)
 {
@@ -203,8 +198,6 @@ Test(process, join_times_out_while_alive_then_succeeds_after_kill)
 	close_pipe(ready);
 }
 
-/* ---- Names and identity ------------------------------------------------ */
-
 Test(process, names_count_like_python)
 {
 	cr_assert_str_eq(mp_process_name(mp_current_process()), "MainProcess");
@@ -230,24 +223,16 @@ Test(process, current_process_in_child_is_its_handle)
 	int fds[2];
 	open_pipe(fds);
 	struct mp_process_opts opts = { .name = "reporter" };
-	mp_process_t *p = NULL, *q = NULL;
-	expect_ok(mp_process_new(report_target, &fds[1], NULL, &p));
-	expect_ok(mp_process_new(report_target, &fds[1], &opts, &q));
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(report_target, &fds[1], &opts, &p));
 	expect_ok(mp_process_start(p));
 	expect_ok(mp_process_join(p, MP_FOREVER));
-	expect_ok(mp_process_start(q));
-	expect_ok(mp_process_join(q, MP_FOREVER));
 	char want[128];
-	snprintf(want, sizeof(want), "Process-1 %d %d", (int)mp_process_pid(p),
-	    (int)getpid());
-	read_expected_line(fds[0], want);
-	snprintf(want, sizeof(want), "reporter %d %d", (int)mp_process_pid(q),
+	snprintf(want, sizeof(want), "reporter %d %d", (int)mp_process_pid(p),
 	    (int)getpid());
 	read_expected_line(fds[0], want);
 	cr_assert_eq(exit_code_of(p), 0);
-	cr_assert_eq(exit_code_of(q), 0);
 	expect_ok(mp_process_free(p));
-	expect_ok(mp_process_free(q));
 	close_pipe(fds);
 }
 
@@ -282,8 +267,6 @@ Test(process, nested_children_are_numbered_under_their_parent)
 	expect_ok(mp_process_free(p));
 	close_pipe(fds);
 }
-
-/* ---- Children ---------------------------------------------------------- */
 
 Test(process, active_children_lists_running_and_reaps_finished)
 {
@@ -471,8 +454,6 @@ Test(process, child_exit_joins_children_and_terminates_daemons)
 	close_pipe(report);
 }
 
-/* ---- Helpers run as a fresh program: exit() and stdio ------------------ */
-
 /*
  * These cases need a process of their own that ends with exit() (so that
  * the atexit handlers run) and whose stdout is a pipe: the test binary
@@ -632,8 +613,6 @@ Test(process, buffered_stdout_is_flushed_before_the_fork)
 	cr_assert_eq(mp_test_wait(&helper, LINE_TIMEOUT_MS), 0);
 }
 
-/* ---- The child's stdin ------------------------------------------------- */
-
 /* 0 when fd 0 is /dev/null, as Python's _close_stdin makes it. */
 static int
 stdin_is_devnull(void *arg)
@@ -670,8 +649,6 @@ Test(process, child_stdin_is_dev_null_unless_kept)
 	close_pipe(fds);
 }
 
-/* ---- Errors ------------------------------------------------------------ */
-
 Test(process, bad_arguments_and_states_are_errors)
 {
 	mp_process_t *p = NULL;
@@ -696,6 +673,28 @@ Test(process, bad_arguments_and_states_are_errors)
 	expect_ok(mp_process_free(NULL));
 	expect_err(mp_process_free(mp_current_process()), -EBUSY);
 	expect_err(mp_process_join(mp_current_process(), 0), -ECHILD);
+}
+
+Test(process, a_child_set_up_failure_is_reported_and_leaves_no_child)
+{
+	int fds[2];
+	open_pipe(fds);
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(report_target, &fds[1], NULL, &p));
+	mp__proc_inject_start_error(-EMFILE);
+	expect_err(mp_process_start(p), -EMFILE);
+	mp__proc_inject_start_error(0);
+	cr_assert_eq(mp_process_pid(p), 0, "the handle was not started");
+	cr_assert_eq(mp_active_children(NULL, 0), 0);
+	/* As Python's Process after a failed _Popen, it can start again. */
+	expect_ok(mp_process_start(p));
+	expect_ok(mp_process_join(p, MP_FOREVER));
+	char want[64];
+	snprintf(want, sizeof(want), "Process-1 %d %d", (int)mp_process_pid(p),
+	    (int)getpid());
+	read_expected_line(fds[0], want);
+	expect_ok(mp_process_free(p));
+	close_pipe(fds);
 }
 
 Test(process, free_refuses_a_running_child)
@@ -730,8 +729,6 @@ Test(process, cpu_count_matches_sysconf)
 	cr_assert_geq(n, 1);
 	cr_assert_eq(n, (int)sysconf(_SC_NPROCESSORS_ONLN));
 }
-
-/* ---- The waitpid fallback, allocation failure, SIGCHLD ignored --------- */
 
 Test(process, fallback_without_pidfd_joins_times_out_and_kills)
 {
@@ -782,8 +779,6 @@ Test(process, sigchld_ignored_loses_the_status_without_hanging)
 	expect_ok(mp_process_free(p));
 	signal(SIGCHLD, SIG_DFL);
 }
-
-/* ---- Threads ----------------------------------------------------------- */
 
 #define THREAD_STARTS 25
 

@@ -95,4 +95,11 @@ int mp__proc_poll_locked(struct mp_process *p);
  */
 void mp__proc_exit_function(void);
 
+/*
+ * mp__proc_inject_start_error: make the next children's set-up fail with
+ * err (a negative errno) instead of running, so tests can follow a start
+ * failure over the pipe; 0 turns it off. Returns the previous value.
+ */
+MP_API int mp__proc_inject_start_error(int err);
+
 #endif

@@ -8,6 +8,18 @@
 #include <unistd.h>
 
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+/* Read in the child, so a plain int: the fork copies the value in. */
+static int injected_start_error;
+
+int
+mp__proc_inject_start_error(int err)
+{
+	mp__procs_lock();
+	int old = injected_start_error;
+	injected_start_error = err;
+	mp__procs_unlock();
+	return old;
+}
 
 static void
 register_exit_function(void)
@@ -49,14 +61,15 @@ static _Noreturn void
 child_main(struct mp_process *p, int err_fd)
 {
 	mp__procs_reset_in_child(p);
-	if (!p->keep_stdin) {
-		int err = child_close_stdin();
-		if (err != 0) {
-			/* Should this fail, the parent sees EOF, then 127. */
-			ssize_t n = write(err_fd, &err, sizeof(err));
-			(void)n;
-			_exit(127);
-		}
+	int err = injected_start_error;
+	if (err == 0 && !p->keep_stdin) {
+		err = child_close_stdin();
+	}
+	if (err != 0) {
+		/* Should this write fail, the parent sees EOF, then 127. */
+		ssize_t n = write(err_fd, &err, sizeof(err));
+		(void)n;
+		_exit(127);
 	}
 	close(err_fd);
 	int code = p->fn(p->arg);
