@@ -5,15 +5,9 @@
 
 #include <mproc/common.h>
 #include <mproc/error.h>
-#if __has_include(<mproc/obj.h>)
 #include <mproc/obj.h>
-#endif
-#if __has_include(<mproc/process.h>)
 #include <mproc/process.h>
-#endif
-#if __has_include(<mproc/conn.h>)
 #include <mproc/conn.h>
-#endif
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
