@@ -91,6 +91,6 @@ main(void)
 		}
 	}
 	qsort(v, REPEAT, sizeof(v[0]), cmp_double);
-	printf("barrier2_rounds rounds/s %.0f\n", v[REPEAT / 2]);
+	printf("RESULT barrier2_rounds rounds/s %.0f\n", v[REPEAT / 2]);
 	return 0;
 }

@@ -108,6 +108,6 @@ main(void)
 		}
 	}
 	qsort(v, REPEAT, sizeof(v[0]), cmp_double);
-	printf("event_set_to_wake us %.3f\n", v[REPEAT / 2]);
+	printf("RESULT event_set_to_wake us %.3f\n", v[REPEAT / 2]);
 	return 0;
 }

@@ -213,13 +213,13 @@ main(void)
 		lc[i] = contended(l, &sh[0]);
 		pc[i] = contended(NULL, &sh[0]);
 	}
-	printf("lock_uncontended ns %.2f\n", median(lk));
-	printf("pthread_mutex_pshared ns %.2f\n", median(pm));
-	printf("pthread_mutex_robust ns %.2f\n", median(rb));
-	printf("rlock_uncontended ns %.2f\n", median(rl));
-	printf("sem_uncontended ns %.2f\n", median(sm));
-	printf("lock_contended_2proc ns %.2f\n", median(lc));
-	printf("pthread_contended_2proc ns %.2f\n", median(pc));
+	printf("RESULT lock_uncontended ns %.2f\n", median(lk));
+	printf("RESULT pthread_mutex_pshared ns %.2f\n", median(pm));
+	printf("RESULT pthread_mutex_robust ns %.2f\n", median(rb));
+	printf("RESULT rlock_uncontended ns %.2f\n", median(rl));
+	printf("RESULT sem_uncontended ns %.2f\n", median(sm));
+	printf("RESULT lock_contended_2proc ns %.2f\n", median(lc));
+	printf("RESULT pthread_contended_2proc ns %.2f\n", median(pc));
 	munmap(sh, 2 * sizeof(*sh));
 	mp_lock_free(l);
 	mp_rlock_free(r);

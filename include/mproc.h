@@ -8,6 +8,11 @@
 #include <mproc/obj.h>
 #include <mproc/process.h>
 #include <mproc/conn.h>
+#include <mproc/sync.h>
+#include <mproc/condition.h>
+#include <mproc/event.h>
+#include <mproc/barrier.h>
+#include <mproc/shared.h>
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1

@@ -47,7 +47,7 @@ def run_once(ctx):
 def main():
     ctx = mp.get_context('fork')
     v = [run_once(ctx) for _ in range(REPEAT)]
-    print('event_set_to_wake us %.3f' % statistics.median(v))
+    print('RESULT event_set_to_wake us %.3f' % statistics.median(v))
     sys.stdout.flush()
 
 

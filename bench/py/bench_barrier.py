@@ -35,7 +35,7 @@ def run_once(ctx):
 def main():
     ctx = mp.get_context('fork')
     v = [run_once(ctx) for _ in range(REPEAT)]
-    print('barrier2_rounds rounds/s %.0f' % statistics.median(v))
+    print('RESULT barrier2_rounds rounds/s %.0f' % statistics.median(v))
     sys.stdout.flush()
 
 

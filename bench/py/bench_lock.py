@@ -32,7 +32,7 @@ def main():
     for name, obj in figures:
         per_pair(obj)  # warm-up
         v = [per_pair(obj) for _ in range(REPEAT)]
-        print('%s ns %.2f' % (name, statistics.median(v)))
+        print('RESULT %s ns %.2f' % (name, statistics.median(v)))
     sys.stdout.flush()
 
 
