@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/bench_process.c: process start+join with a trivial target (twin: py/bench_process.py). */
+/* bench/bench_process.c: process start+join with a trivial target. */
 #include <mproc.h>
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* examples/pipe.c: the lecture's Pipe example: a child squares a list sent over a duplex pipe. */
+/* examples/pipe.c: the lecture's Pipe example: a child squares a list. */
 #include <mproc.h>
 
 #include <errno.h>

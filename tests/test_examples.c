@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_examples.c: each lecture example's C twin prints what its Python original prints. */
+/* test_examples.c: each lecture example's C twin prints what Python prints. */
 #include "harness/harness.h"
 
 MP_TEST_SUITE(examples);

@@ -258,6 +258,10 @@ build_shared_and_instances(void)
 	add("shared_300", l);
 	add("keyerror", mp_instance_new("builtins", "KeyError", mp_tuple_of(1,
 	    mp_str("zz")), NULL, false));
+	const char *const note[] = { "note" };
+	mp_obj_t *notev[] = { mp_int(1) };
+	add("error_state", mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("x")), dict_of(1, note, notev), false));
 	add("error_reply", mp_tuple_of(2, mp_str("#ERROR"), mp_instance_new(
 	    "builtins", "KeyError", mp_tuple_of(1, mp_str("k")), NULL,
 	    false)));

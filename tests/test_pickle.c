@@ -77,7 +77,17 @@ reduce_list(const mp_obj_t *args, mp_obj_t **out, void *user)
 	return copy == NULL ? -ENOMEM : 0;
 }
 
+/* A hook handing back an item of its arguments, shared with them. */
+static int
+reduce_first(const mp_obj_t *args, mp_obj_t **out, void *user)
+{
+	(void)user;
+	*out = mp_obj_ref(mp_tuple_get(args, 0));
+	return *out == NULL ? -EINVAL : 0;
+}
+
 static const struct mp_pickle_global test_globals[] = {
+	{ "test", "first", reduce_first, NULL },
 	{ "multiprocessing.managers", "Token", NULL, NULL },
 	{ "builtins", "KeyError", NULL, NULL },
 	{ "builtins", "IndexError", NULL, NULL },
@@ -371,6 +381,20 @@ Test(pickle, batches_follow_cpython)
 	mp_obj_unref(big);
 }
 
+/* Deleted entries leave holes in a table; only live ones are written. */
+Test(pickle, deleted_entries_are_skipped)
+{
+	mp_obj_t *d = mp_dict_new();
+	expect_ok(mp_dict_set(d, mp_str("a"), mp_int(1)));
+	expect_ok(mp_dict_set(d, mp_str("b"), mp_int(2)));
+	expect_ok(mp_dict_set(d, mp_str("c"), mp_int(3)));
+	mp_obj_t *b = mp_str("b");
+	expect_ok(mp_dict_del(d, b));
+	mp_obj_unref(b);
+	expect_dumps(d, "80049511000000000000007d94288c0161944b018c0163944b03"
+	    "752e");
+}
+
 /* A str body of 64 KiB or more is written outside frames: the frame
  * before it is committed (here empty, so it loses its header). */
 Test(pickle, large_bodies_leave_the_frame)
@@ -637,6 +661,13 @@ Test(pickle, cycles_are_refused)
 	/* An instance whose state holds itself. */
 	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x08KeyError\x93)R\x94"
 	    "}\x94\x8c\x01s\x94h\x00sb."), MP_EPICKLE);
+	/* A hook's result reachable from the memo through its arguments:
+	 * L = first((L,)) with (L,) memoized, then L.append((L,)). */
+	expect_err(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85\x94R"
+	    "h\x00" "a."), MP_EPICKLE);
+	/* A fresh result can be filled: first(([],)) + [1]. */
+	expect_ok(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85R"
+	    "K\x01" "a."));
 	/* A list DUPed into itself. */
 	expect_err(RAW("\x80\x04]2a."), MP_EPICKLE);
 	/* A set holding a frozenset holding... nothing mutable: fine. */
@@ -726,6 +757,8 @@ Test(pickle, malformed_input_is_epickle)
 	expect_err(RAW(""), MP_EPICKLE);
 	expect_err(loads(NULL, 0, &(mp_obj_t *){ NULL }), MP_EPICKLE);
 	expect_err(RAW("\x80\x04"), MP_EPICKLE);           /* no STOP */
+	cr_assert_str_eq(errbuf, "opcode 0x00 at offset 2: truncated input: "
+	    "no STOP");
 	expect_err(RAW("\x80\x04."), MP_EPICKLE);          /* empty stack */
 	expect_err(RAW("\x80\x04NN."), MP_EPICKLE);        /* two items */
 	expect_err(RAW("\x80\x04N.N"), MP_EPICKLE);        /* trailing */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* test_process.c: mp_process_t: start, join, exit codes, signals, names, children, exit handling. */
+/* test_process.c: mp_process_t: start, join, exit codes, names, exit. */
 #include "harness/harness.h"
+#include "os/proc.h"
+#include "process/process_int.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -12,8 +15,6 @@
 MP_TEST_SUITE(process);
 
 #define LINE_TIMEOUT_MS 20000
-
-/* ---- Targets ----------------------------------------------------------- */
 
 static int
 return_arg(void *arg)
@@ -76,8 +77,6 @@ nested_target(void *arg)
 	return write(fd, line, (size_t)n) == n ? 0 : 1;
 }
 
-/* ---- Helpers ----------------------------------------------------------- */
-
 static void
 open_pipe(int fds[2])
 {
@@ -85,11 +84,18 @@ open_pipe(int fds[2])
 }
 
 static void
+close_pipe(int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void
 read_expected_line(int fd, const char *want)
 {
 	char line[256];
-	cr_assert(mp_test_read_line(fd, line, sizeof(line), LINE_TIMEOUT_MS) >= 0,
-	    "no line from the child (expected \"%s\")", want);
+	ssize_t n = mp_test_read_line(fd, line, sizeof(line), LINE_TIMEOUT_MS);
+	cr_assert(n >= 0, "no line from the child (expected \"%s\")", want);
 	cr_assert_str_eq(line, want);
 }
 
@@ -111,8 +117,6 @@ exit_code_of(mp_process_t *p)
 	return code;
 }
 
-/* ---- Start, join, exit codes ------------------------------------------- */
-
 Test(process, start_join_returns_target_value)
 {
 	mp_process_t *p = NULL;
@@ -131,7 +135,9 @@ Test(process, exit_codes_are_the_return_value_masked_to_a_byte)
 	static const struct {
 		int ret;
 		int code;
-	} cases[] = { { 0, 0 }, { 3, 3 }, { 255, 255 }, { 256, 0 }, { -1, 255 } };
+	} cases[] = {
+		{ 0, 0 }, { 3, 3 }, { 255, 255 }, { 256, 0 }, { -1, 255 },
+	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		mp_process_t *p = NULL;
 		expect_ok(mp_process_new(return_arg,
@@ -159,8 +165,7 @@ Test(process, kill_gives_minus_9)
 	expect_ok(mp_process_kill(p));
 	expect_ok(mp_process_terminate(p));
 	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
 
 Test(process, terminate_gives_minus_15)
@@ -172,8 +177,7 @@ Test(process, terminate_gives_minus_15)
 	expect_ok(mp_process_join(p, MP_FOREVER));
 	cr_assert_eq(exit_code_of(p), -SIGTERM);
 	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
 
 Test(process, join_times_out_while_alive_then_succeeds_after_kill)
@@ -191,34 +195,14 @@ Test(process, join_times_out_while_alive_then_succeeds_after_kill)
 	expect_ok(mp_process_join(p, 60000));
 	cr_assert_eq(exit_code_of(p), -SIGKILL);
 	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
-
-Test(process, is_alive_before_during_and_after)
-{
-	int ready[2];
-	open_pipe(ready);
-	mp_process_t *p = NULL;
-	expect_ok(mp_process_new(ready_then_block, &ready[1], NULL, &p));
-	cr_assert_not(mp_process_is_alive(p), "not alive before the start");
-	expect_ok(mp_process_start(p));
-	read_expected_line(ready[0], "ready");
-	cr_assert(mp_process_is_alive(p));
-	expect_ok(mp_process_kill(p));
-	expect_ok(mp_process_join(p, MP_FOREVER));
-	cr_assert_not(mp_process_is_alive(p));
-	cr_assert(mp_process_is_alive(mp_current_process()));
-	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
-}
-
-/* ---- Names and identity ------------------------------------------------ */
 
 Test(process, names_count_like_python)
 {
 	cr_assert_str_eq(mp_process_name(mp_current_process()), "MainProcess");
+	cr_assert_eq(mp_process_pid(mp_current_process()), getpid());
+	cr_assert_eq(mp_parent_pid(), 0, "Python: parent_process() is None");
 	mp_process_t *a = NULL, *b = NULL, *c = NULL;
 	expect_ok(mp_process_new(return_arg, NULL, NULL, &a));
 	struct mp_process_opts opts = { .name = "worker" };
@@ -239,26 +223,17 @@ Test(process, current_process_in_child_is_its_handle)
 	int fds[2];
 	open_pipe(fds);
 	struct mp_process_opts opts = { .name = "reporter" };
-	mp_process_t *p = NULL, *q = NULL;
-	expect_ok(mp_process_new(report_target, &fds[1], NULL, &p));
-	expect_ok(mp_process_new(report_target, &fds[1], &opts, &q));
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(report_target, &fds[1], &opts, &p));
 	expect_ok(mp_process_start(p));
 	expect_ok(mp_process_join(p, MP_FOREVER));
-	expect_ok(mp_process_start(q));
-	expect_ok(mp_process_join(q, MP_FOREVER));
 	char want[128];
-	snprintf(want, sizeof(want), "Process-1 %d %d", (int)mp_process_pid(p),
-	    (int)getpid());
-	read_expected_line(fds[0], want);
-	snprintf(want, sizeof(want), "reporter %d %d", (int)mp_process_pid(q),
+	snprintf(want, sizeof(want), "reporter %d %d", (int)mp_process_pid(p),
 	    (int)getpid());
 	read_expected_line(fds[0], want);
 	cr_assert_eq(exit_code_of(p), 0);
-	cr_assert_eq(exit_code_of(q), 0);
 	expect_ok(mp_process_free(p));
-	expect_ok(mp_process_free(q));
-	close(fds[0]);
-	close(fds[1]);
+	close_pipe(fds);
 }
 
 Test(process, nested_children_are_numbered_under_their_parent)
@@ -290,17 +265,8 @@ Test(process, nested_children_are_numbered_under_their_parent)
 	cr_assert_str_eq(mp_process_name(next), "Process-2");
 	expect_ok(mp_process_free(next));
 	expect_ok(mp_process_free(p));
-	close(fds[0]);
-	close(fds[1]);
+	close_pipe(fds);
 }
-
-Test(process, parent_pid_is_zero_in_the_main_process)
-{
-	cr_assert_eq(mp_parent_pid(), 0);
-	cr_assert_eq(mp_process_pid(mp_current_process()), getpid());
-}
-
-/* ---- Children ---------------------------------------------------------- */
 
 Test(process, active_children_lists_running_and_reaps_finished)
 {
@@ -308,7 +274,8 @@ Test(process, active_children_lists_running_and_reaps_finished)
 	open_pipe(ready);
 	mp_process_t *blocker = start_blocker(ready);
 	mp_process_t *quick = NULL;
-	expect_ok(mp_process_new(return_arg, (void *)(intptr_t)4, NULL, &quick));
+	void *four = (void *)(intptr_t)4;
+	expect_ok(mp_process_new(return_arg, four, NULL, &quick));
 	expect_ok(mp_process_start(quick));
 	/* Wait until it has ended without reaping it (WNOWAIT). */
 	siginfo_t info;
@@ -330,36 +297,20 @@ Test(process, active_children_lists_running_and_reaps_finished)
 	cr_assert_eq(mp_active_children(list, 4), 0);
 	expect_ok(mp_process_free(blocker));
 	expect_ok(mp_process_free(quick));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
-
-struct sibling_args {
-	mp_process_t *sibling;
-	int fd;
-};
 
 /* In a child, a handle inherited from the parent is not our child. */
 static int
 inherited_handle_target(void *arg)
 {
-	struct sibling_args *a = arg;
+	mp_process_t *sibling = arg;
 	int code = 0;
-	if (mp_process_join(a->sibling, MP_NOWAIT) != -ECHILD) {
-		code |= 1;
-	}
-	if (mp_process_kill(a->sibling) != -ECHILD) {
-		code |= 2;
-	}
-	if (mp_process_is_alive(a->sibling)) {
-		code |= 4;
-	}
-	if (mp_active_children(NULL, 0) != 0) {
-		code |= 8;
-	}
-	if (mp_process_free(a->sibling) != 0) {
-		code |= 16;
-	}
+	code |= mp_process_join(sibling, MP_NOWAIT) != -ECHILD ? 1 : 0;
+	code |= mp_process_kill(sibling) != -ECHILD ? 2 : 0;
+	code |= mp_process_is_alive(sibling) ? 4 : 0;
+	code |= mp_active_children(NULL, 0) != 0 ? 8 : 0;
+	code |= mp_process_free(sibling) != 0 ? 16 : 0;
 	/* The sibling's pidfd watches the parent's child: closed here. */
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -385,19 +336,17 @@ Test(process, handles_inherited_by_a_child_are_not_its_children)
 	int ready[2];
 	open_pipe(ready);
 	mp_process_t *sibling = start_blocker(ready);
-	struct sibling_args a = { .sibling = sibling };
 	mp_process_t *p = NULL;
-	expect_ok(mp_process_new(inherited_handle_target, &a, NULL, &p));
+	expect_ok(mp_process_new(inherited_handle_target, sibling, NULL, &p));
 	expect_ok(mp_process_start(p));
 	expect_ok(mp_process_join(p, MP_FOREVER));
-	cr_assert_eq(exit_code_of(p), 0, "child saw the wrong behaviour (bits)");
+	cr_assert_eq(exit_code_of(p), 0, "the child saw wrong results (bits)");
 	cr_assert(mp_process_is_alive(sibling), "the sibling was not touched");
 	expect_ok(mp_process_kill(sibling));
 	expect_ok(mp_process_join(sibling, MP_FOREVER));
 	expect_ok(mp_process_free(sibling));
 	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
 
 /* A daemon that tries to start a child: 42 when refused with -EPERM. */
@@ -502,11 +451,8 @@ Test(process, child_exit_joins_children_and_terminates_daemons)
 	    "the daemon was terminated and reaped by its parent");
 	expect_ok(mp_process_free(p));
 	close(gate[0]);
-	close(report[0]);
-	close(report[1]);
+	close_pipe(report);
 }
-
-/* ---- Helpers run as a fresh program: exit() and stdio ------------------ */
 
 /*
  * These cases need a process of their own that ends with exit() (so that
@@ -601,8 +547,8 @@ read_pid_line(int fd)
 {
 	char line[64];
 	int pid = 0;
-	cr_assert(mp_test_read_line(fd, line, sizeof(line), LINE_TIMEOUT_MS) > 0,
-	    "no pid from the helper");
+	ssize_t n = mp_test_read_line(fd, line, sizeof(line), LINE_TIMEOUT_MS);
+	cr_assert(n > 0, "no pid from the helper");
 	cr_assert_eq(sscanf(line, "pid %d", &pid), 1, "bad line \"%s\"", line);
 	return pid;
 }
@@ -657,24 +603,15 @@ Test(process, buffered_stdout_is_flushed_before_the_fork)
 {
 	struct mp_test_child helper;
 	spawn_helper("stdio", &helper);
-	char out[256];
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(helper.out_fd, out + len, sizeof(out) - 1 - len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			break;
-		}
-		len += (size_t)n;
-	}
-	out[len] = '\0';
+	/* Once "parent-" only: it was flushed before the fork. */
+	read_expected_line(helper.out_fd, "parent-child");
+	read_expected_line(helper.out_fd, "end");
+	read_expected_line(helper.out_fd, "exitcode 0 OK");
+	char rest[64];
+	cr_assert_eq(mp_test_read_line(helper.out_fd, rest, sizeof(rest),
+	    LINE_TIMEOUT_MS), -1, "nothing after the last line");
 	cr_assert_eq(mp_test_wait(&helper, LINE_TIMEOUT_MS), 0);
-	cr_assert_str_eq(out, "parent-child\nend\nexitcode 0 OK\n");
 }
-
-/* ---- The child's stdin ------------------------------------------------- */
 
 /* 0 when fd 0 is /dev/null, as Python's _close_stdin makes it. */
 static int
@@ -709,11 +646,8 @@ Test(process, child_stdin_is_dev_null_unless_kept)
 	cr_assert_eq(exit_code_of(kept), 1, "keep_stdin leaves the pipe");
 	expect_ok(mp_process_free(p));
 	expect_ok(mp_process_free(kept));
-	close(fds[0]);
-	close(fds[1]);
+	close_pipe(fds);
 }
-
-/* ---- Errors ------------------------------------------------------------ */
 
 Test(process, bad_arguments_and_states_are_errors)
 {
@@ -723,6 +657,7 @@ Test(process, bad_arguments_and_states_are_errors)
 	expect_err(mp_process_new(return_arg, NULL, NULL, NULL), -EINVAL);
 
 	expect_ok(mp_process_new(return_arg, NULL, NULL, &p));
+	cr_assert_not(mp_process_is_alive(p), "not alive before the start");
 	expect_err(mp_process_join(p, MP_FOREVER), -ESRCH);
 	int code = 99;
 	expect_err(mp_process_exitcode(p, &code), -ESRCH);
@@ -740,6 +675,28 @@ Test(process, bad_arguments_and_states_are_errors)
 	expect_err(mp_process_join(mp_current_process(), 0), -ECHILD);
 }
 
+Test(process, a_child_set_up_failure_is_reported_and_leaves_no_child)
+{
+	int fds[2];
+	open_pipe(fds);
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(report_target, &fds[1], NULL, &p));
+	mp__proc_inject_start_error(-EMFILE);
+	expect_err(mp_process_start(p), -EMFILE);
+	mp__proc_inject_start_error(0);
+	cr_assert_eq(mp_process_pid(p), 0, "the handle was not started");
+	cr_assert_eq(mp_active_children(NULL, 0), 0);
+	/* As Python's Process after a failed _Popen, it can start again. */
+	expect_ok(mp_process_start(p));
+	expect_ok(mp_process_join(p, MP_FOREVER));
+	char want[64];
+	snprintf(want, sizeof(want), "Process-1 %d %d", (int)mp_process_pid(p),
+	    (int)getpid());
+	read_expected_line(fds[0], want);
+	expect_ok(mp_process_free(p));
+	close_pipe(fds);
+}
+
 Test(process, free_refuses_a_running_child)
 {
 	int ready[2];
@@ -750,8 +707,7 @@ Test(process, free_refuses_a_running_child)
 	expect_ok(mp_process_kill(p));
 	expect_ok(mp_process_join(p, MP_FOREVER));
 	expect_ok(mp_process_free(p));
-	close(ready[0]);
-	close(ready[1]);
+	close_pipe(ready);
 }
 
 Test(process, free_reaps_a_child_that_ended)
@@ -772,4 +728,95 @@ Test(process, cpu_count_matches_sysconf)
 	int n = mp_cpu_count();
 	cr_assert_geq(n, 1);
 	cr_assert_eq(n, (int)sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+Test(process, fallback_without_pidfd_joins_times_out_and_kills)
+{
+	mp__pidfd_set_disabled(true);
+	int ready[2];
+	open_pipe(ready);
+	mp_process_t *p = start_blocker(ready);
+	expect_err(mp_process_join(p, 30), -ETIMEDOUT);
+	expect_err(mp_process_join(p, MP_NOWAIT), -EAGAIN);
+	expect_ok(mp_process_terminate(p));
+	expect_ok(mp_process_join(p, 60000));
+	cr_assert_eq(exit_code_of(p), -SIGTERM);
+	expect_ok(mp_process_free(p));
+
+	mp_process_t *q = NULL;
+	expect_ok(mp_process_new(return_arg, (void *)(intptr_t)9, NULL, &q));
+	expect_ok(mp_process_start(q));
+	expect_ok(mp_process_join(q, MP_FOREVER));
+	cr_assert_eq(exit_code_of(q), 9);
+	expect_ok(mp_process_free(q));
+	mp__pidfd_set_disabled(false);
+	close_pipe(ready);
+}
+
+Test(process, allocation_failure_is_enomem_and_leaves_out_untouched)
+{
+	mp_process_t *p = NULL;
+	mp__alloc_fail_after(1);
+	expect_err(mp_process_new(return_arg, NULL, NULL, &p), -ENOMEM);
+	mp__alloc_fail_after(0);
+	cr_assert_null(p);
+	/* The failed call still took number 1, as Python's counter would. */
+	expect_ok(mp_process_new(return_arg, NULL, NULL, &p));
+	cr_assert_str_eq(mp_process_name(p), "Process-2");
+	expect_ok(mp_process_free(p));
+}
+
+Test(process, sigchld_ignored_loses_the_status_without_hanging)
+{
+	signal(SIGCHLD, SIG_IGN);
+	mp_process_t *p = NULL;
+	expect_ok(mp_process_new(return_arg, NULL, NULL, &p));
+	expect_ok(mp_process_start(p));
+	expect_err(mp_process_join(p, MP_FOREVER), -ECHILD);
+	int code = 77;
+	expect_err(mp_process_exitcode(p, &code), -ECHILD);
+	cr_assert_not(mp_process_is_alive(p));
+	expect_ok(mp_process_free(p));
+	signal(SIGCHLD, SIG_DFL);
+}
+
+#define THREAD_STARTS 25
+
+static void *
+start_many(void *arg)
+{
+	intptr_t base = (intptr_t)arg;
+	for (intptr_t i = 0; i < THREAD_STARTS; i++) {
+		mp_process_t *p = NULL;
+		void *arg = (void *)(base + i);
+		if (mp_process_new(return_arg, arg, NULL, &p) != 0 ||
+		    mp_process_start(p) != 0 ||
+		    mp_process_join(p, MP_FOREVER) != 0) {
+			return (void *)1;
+		}
+		int code = -1;
+		if (mp_process_exitcode(p, &code) != 0 || code != base + i ||
+		    mp_process_free(p) != 0) {
+			return (void *)1;
+		}
+	}
+	return NULL;
+}
+
+Test(process, threads_start_and_join_while_another_lists_children)
+{
+	pthread_t t[2];
+	cr_assert(pthread_create(&t[0], NULL, start_many, (void *)0) == 0);
+	cr_assert(pthread_create(&t[1], NULL, start_many, (void *)100) == 0);
+	/* Reaping from here must never make a join in a thread fail. */
+	for (int i = 0; i < 200; i++) {
+		mp_process_t *list[8];
+		cr_assert_leq(mp_active_children(list, 8), 2);
+	}
+	void *r0, *r1;
+	pthread_join(t[0], &r0);
+	pthread_join(t[1], &r1);
+	cr_assert_null(r0, "thread 0 saw a failure");
+	cr_assert_null(r1, "thread 1 saw a failure");
+	cr_assert_eq(mp_active_children(NULL, 0), 0);
 }

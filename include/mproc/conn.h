@@ -215,6 +215,15 @@ MP_API int mp_conn_send(mp_conn_t *c, const mp_obj_t *o);
  * Threads: one receiver at a time. Fork: usable.
  */
 MP_API int mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out);
+
+/*
+ * mp_conn_recv_opts: mp_conn_recv with the decoder's limits and whitelist
+ * of globals taken from opts (see mp_pickle_loads), for peers that send
+ * exceptions or manager Tokens. opts->max_len 0 means the connection's
+ * max message size. Returns as mp_conn_recv.
+ */
+MP_API int mp_conn_recv_opts(mp_conn_t *c, int64_t timeout_ms,
+    const struct mp_pickle_opts *opts, mp_obj_t **out);
 #endif
 
 /* ---- Authentication (CPython's HMAC challenge) --------------------------- */
@@ -262,7 +271,8 @@ MP_API int mp_conn_answer_challenge(mp_conn_t *c, const void *key,
 /*
  * Addresses are strings:
  *   "host:port"     IPv4 address or host name ("127.0.0.1:0",
- *                   "localhost:5000");
+ *                   "localhost:5000"); names resolve to IPv4 only, as
+ *                   CPython's ('host', port) does;
  *                   an empty host (":5000") listens on every IPv4 interface;
  *   "[v6addr]:port" IPv6 ("[::1]:0");
  *   "/path", "unix:path"  a Unix stream socket.

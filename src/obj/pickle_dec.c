@@ -667,14 +667,22 @@ mp_pickle_loads(const void *data, size_t len,
 	d.max_items = pick(opts == NULL ? 0 : opts->max_items,
 	    (size_t)1 << 24);
 	d.max_len = pick(opts == NULL ? 0 : opts->max_len, (size_t)1 << 30);
+	/* Depths and memo indexes are kept in 32 bits. */
 	if (d.max_depth > UINT32_MAX - 1) {
 		d.max_depth = UINT32_MAX - 1;
+	}
+	if (d.max_memo > UINT32_MAX - 1) {
+		d.max_memo = UINT32_MAX - 1;
 	}
 	mp_obj_t *result = NULL;
 	int rv;
 	for (;;) {
 		if (d.p == d.end) {
-			rv = mp__pdec_truncated(&d);
+			/* Reported as opcode 0x00 at the end of the input. */
+			d.op = 0;
+			d.op_off = len;
+			rv = mp__pdec_fail(&d, MP_EPICKLE,
+			    "truncated input: no STOP");
 			break;
 		}
 		d.op_off = (size_t)(d.p - d.start);

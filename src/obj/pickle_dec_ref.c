@@ -316,6 +316,16 @@ mp__pdec_op_reduce(struct mp__pdec *d)
 	if (g->reduce != NULL) {
 		rv = g->reduce(args, &o, g->user);
 		mp_obj_unref(args);
+		/*
+		 * A result still held elsewhere (an item of memoized args,
+		 * say) may be reachable from the memo without a BINGET of
+		 * it, so it counts as shared: changing it could close a
+		 * cycle.
+		 */
+		if (rv == 0 && o != NULL && mp__pdec_mutable(o) &&
+		    atomic_load(&o->refs) > 1) {
+			rv = expose(d, o);
+		}
 		if (rv != 0 || o == NULL) {
 			mp_obj_unref(o);
 			return mp__pdec_fail(d, rv < 0 ? rv : MP_EPICKLE,

@@ -78,6 +78,9 @@ def corpus():
     strs = ["s%d" % i for i in range(300)]
     add("shared_300", strs + strs)
     add("keyerror", KeyError("zz"))
+    noted = KeyError("x")
+    noted.note = 1
+    add("error_state", noted)
     add("error_reply", ("#ERROR", KeyError("k")))
     add("token", Token("Iterator", ("127.0.0.1", 50000), "7f0a1b2c3d40"))
     add("proxy_reply", ("#PROXY", (("__next__", "send", "throw", "close"),
@@ -101,7 +104,7 @@ def same(a, b):
         return (list(a) == list(b) and
                 all(same(a[k], b[k]) for k in a))
     if isinstance(a, BaseException):
-        return same(a.args, b.args)
+        return same(a.args, b.args) and same(a.__dict__, b.__dict__)
     if isinstance(a, Token):
         return same(a.__getstate__(), b.__getstate__())
     return a == b
@@ -122,6 +125,9 @@ def check():
         (n,) = struct.unpack_from(">I", data, pos)
         got = data[pos + 4:pos + 4 + n]
         pos += 4 + n
+        # Before same(): reading an exception's __dict__ creates it, and
+        # an exception with a __dict__ pickles with a BUILD.
+        want = pickle.dumps(value, 4)
         try:
             loaded = pickle.loads(got)
         except Exception as e:
@@ -132,7 +138,6 @@ def check():
             print("FAIL %d %s: loaded %.200r" % (i, name, loaded))
             failed += 1
             continue
-        want = pickle.dumps(value, 4)
         if got != want and not name.startswith("~"):
             at = first_difference(got, want)
             print("FAIL %d %s: bytes differ at offset %d of %d/%d: "
