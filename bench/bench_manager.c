@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bench/bench_manager.c: manager calls from 1 and 50 clients, connection opening, server memory per connection, payload sizes. */
+/* bench/bench_manager.c: manager calls, connections and memory. */
 #include <mproc.h>
 #include <mproc/manager.h>
 #include <mproc/manager_server.h>
@@ -71,7 +71,7 @@ median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* ---- The TCP server: a C server in a child process ------------------------- */
+/* ---- The TCP server: a C server in a child process ----------------------- */
 
 struct srv {
 	mp_process_t *proc;
@@ -144,7 +144,7 @@ rss_kib(pid_t pid)
 	return kib;
 }
 
-/* ---- The figures ------------------------------------------------------------ */
+/* ---- The figures --------------------------------------------------------- */
 
 static void
 bench_list_append(void)
@@ -163,7 +163,8 @@ bench_list_append(void)
 	}
 	double ms = now_ms() - t0;
 	mp_obj_unref(v);
-	printf("RESULT manager_list_append_1c ops/s %.0f\n", APPEND_N / ms * 1e3);
+	printf("RESULT manager_list_append_1c ops/s %.0f\n",
+	    APPEND_N / ms * 1e3);
 	mp_proxy_free(l);
 	mp_manager_free(m);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* examples/basemanager_client.c: the lecture's BaseManager client: 1 puts 'hello' on get_queue, 2 gets it. */
+/* examples/basemanager_client.c: the lecture's client: 1 puts, 2 gets. */
 #include <mproc.h>
 #include <mproc/manager.h>
 
@@ -28,7 +28,8 @@ main(int argc, char **argv)
 	char address[64];
 	snprintf(address, sizeof(address), "localhost:%s",
 	    argc > 2 ? argv[2] : "50000");
-	/* QueueManager(address=('localhost', 50000), authkey=b'abc').connect() */
+	/* QueueManager(address=('localhost', 50000), authkey=b'abc')
+	 * .connect() */
 	mp_manager_t *m = NULL;
 	check(mp_manager_connect(address, "abc", 3, 10000, &m), "connect");
 

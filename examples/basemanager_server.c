@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* examples/basemanager_server.c: the lecture's BaseManager server: one queue as get_queue, authkey "abc". */
+/* examples/basemanager_server.c: the lecture's server: get_queue, "abc". */
 #include <mproc.h>
 #include <mproc/manager_server.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* examples/manager.c: the lecture's Manager example: 10 workers append to a list held by a manager. */
+/* examples/manager.c: the lecture's Manager(): 10 workers append to a list. */
 #include <mproc.h>
 #include <mproc/manager.h>
 

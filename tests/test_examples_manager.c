@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* test_examples_manager.c: the lecture's Manager and BaseManager examples in C behave as their Python originals. */
+/* test_examples_manager.c: the manager examples against their Python twins. */
 #include "harness/harness.h"
 
 #include <signal.h>
 
 MP_TEST_SUITE(examples_manager);
 
-/* ---- Manager: 10 workers append to a shared list ---------------------------- */
+/* ---- Manager: 10 workers append to a shared list ------------------------- */
 
 /*
  * The order in which the workers append, and what each sees when it
@@ -102,7 +102,8 @@ check_manager_output(const char *out, const char *who)
 	bool seen_final[10] = { false };
 	bool whole = false;
 	for (int i = 0; i < 10; i++) {
-		cr_assert(items[i] >= 0 && items[i] < 10 && !seen_item[items[i]],
+		cr_assert(items[i] >= 0 && items[i] < 10 &&
+		    !seen_item[items[i]],
 		    "%s: item %d", who, items[i]);
 		seen_item[items[i]] = true;
 		cr_assert(final[i] >= 0 && final[i] < 10 &&
@@ -142,7 +143,7 @@ Test(examples_manager, manager)
 	}
 }
 
-/* ---- BaseManager: server and clients 1 (put) and 2 (get) -------------------- */
+/* ---- BaseManager: server and clients 1 (put) and 2 (get) ----------------- */
 
 /* Start a server twin on a free port; port gets the number it prints. */
 static void

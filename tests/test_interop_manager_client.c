@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_interop_manager_client.c: the C manager client against CPython 3.8-3.13 servers, and mixed with CPython clients. */
+/* test_interop_manager_client.c: the C manager client with CPython 3.8-3.13. */
 #include "harness/harness.h"
 
 #include <mproc/manager.h>
@@ -210,7 +210,8 @@ Test(interop_manager_client, syncmanager_types)
 		char addr[128];
 		py_server(&pys[i], "sync", &child, addr, sizeof(addr));
 		mp_manager_t *m = NULL;
-		expect_ok(mp_manager_connect(addr, KEY, strlen(KEY), 10000, &m));
+		expect_ok(mp_manager_connect(addr, KEY, strlen(KEY), 10000,
+		    &m));
 		check_sync_types(m, pys[i].label);
 		mp_manager_free(m);
 		py_server_stop(&pys[i], &child);
@@ -228,7 +229,8 @@ Test(interop_manager_client, wrong_key_and_killed_server)
 		mp_manager_t *m = NULL;
 		expect_err(mp_manager_connect(addr, "nope", 4, 10000, &m),
 		    MP_EAUTH);
-		expect_ok(mp_manager_connect(addr, KEY, strlen(KEY), 10000, &m));
+		expect_ok(mp_manager_connect(addr, KEY, strlen(KEY), 10000,
+		    &m));
 		mp_proxy_t *q = create(m, "Queue", NULL);
 		size_t qs;
 		expect_ok(mp_proxy_queue_qsize(q, &qs));
@@ -247,7 +249,7 @@ Test(interop_manager_client, wrong_key_and_killed_server)
 	}
 }
 
-/* ---- Mixed: a CPython producer and a C consumer share one queue ----------- */
+/* ---- Mixed: a CPython producer and a C consumer share one queue ---------- */
 
 static void
 consume(const char *addr, const struct mp_test_python *py, int count)

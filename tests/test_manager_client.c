@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_manager_client.c: mp_manager_t and mp_proxy_t against the C server, started privately or in a thread. */
+/* test_manager_client.c: the manager client against the C server. */
 #include "harness/harness.h"
 
 #include <mproc/manager.h>
@@ -316,7 +316,7 @@ Test(manager_client, value_namespace_lock_event_barrier)
 	mp_manager_free(m);
 }
 
-/* ---- Threads and processes ------------------------------------------------- */
+/* ---- Threads and processes ----------------------------------------------- */
 
 struct th {
 	mp_proxy_t *l;
@@ -411,7 +411,7 @@ Test(manager_client, forked_children_use_their_own_channels)
 	mp_manager_free(m);
 }
 
-/* ---- Life cycle and failures --------------------------------------------------- */
+/* ---- Life cycle and failures --------------------------------------------- */
 
 Test(manager_client, proxies_after_shutdown_are_closed)
 {
@@ -554,8 +554,8 @@ start_and_exit(void *arg)
 		_exit(2);
 	}
 	char buf[600];
-	int n = snprintf(buf, sizeof(buf), "%d %s", (int)mp_manager_server_pid(m),
-	    mp_manager_address(m));
+	int n = snprintf(buf, sizeof(buf), "%d %s",
+	    (int)mp_manager_server_pid(m), mp_manager_address(m));
 	if (write(fd, buf, (size_t)n + 1) != n + 1) {
 		_exit(3);
 	}

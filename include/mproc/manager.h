@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/manager.h: manager clients and proxies (multiprocessing.Manager, BaseManager.connect). */
+/* mproc/manager.h: manager clients and proxies (Manager(), connect()). */
 #ifndef MPROC_MANAGER_H
 #define MPROC_MANAGER_H
 
@@ -62,7 +62,7 @@ typedef struct mp_proxy mp_proxy_t;
  */
 #define MP_MANAGER_REPLY_SLACK_MS ((int64_t)5000)
 
-/* ---- Managers -------------------------------------------------------------- */
+/* ---- Managers ------------------------------------------------------------ */
 
 /*
  * mp_manager_connect: BaseManager(address, authkey).connect(): check that
@@ -177,7 +177,7 @@ MP_API int mp_manager_shutdown(mp_manager_t *m);
  */
 MP_API void mp_manager_free(mp_manager_t *m);
 
-/* ---- Proxies ---------------------------------------------------------------- */
+/* ---- Proxies ------------------------------------------------------------- */
 
 /*
  * mp_proxy_call: call method on the object with the positional args (a

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manager/client.c: mp_manager_t: connections to a manager server, server functions and method channels. */
+/* manager/client.c: mp_manager_t: server functions and method channels. */
 #include "manager/client_int.h"
 
 #include "conn/conn_internal.h"
@@ -205,7 +205,7 @@ mp__mgr_drop_inherited(void)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-/* ---- Framed messages with a deadline --------------------------------------- */
+/* ---- Framed messages with a deadline ------------------------------------- */
 
 /*
  * mp_conn_send_bytes has no timeout, and a server that stopped reading
@@ -350,7 +350,7 @@ mp__mgr_remote_error(const mp_obj_t *text)
 	    mp_tuple_of(1, t), NULL, false);
 }
 
-/* ---- Server functions --------------------------------------------------------- */
+/* ---- Server functions ---------------------------------------------------- */
 
 static int64_t
 deadline_of(int64_t timeout_ms)
@@ -421,7 +421,7 @@ mp__mgr_server_call(mp_manager_t *m, const char *fn, mp_obj_t *args,
 	return rv;
 }
 
-/* ---- Method channels ---------------------------------------------------------- */
+/* ---- Method channels ----------------------------------------------------- */
 
 /*
  * CPython names a channel after the process, and the thread when it is
@@ -585,7 +585,7 @@ mp__mgr_method_call(mp_manager_t *m, const char *ident, const char *method,
 	return rv;
 }
 
-/* ---- Public functions ---------------------------------------------------------- */
+/* ---- Public functions ---------------------------------------------------- */
 
 int
 mp_manager_connect(const char *address, const void *authkey, size_t keylen,

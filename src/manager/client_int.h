@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manager/client_int.h: the manager client's state, shared by client*.c and proxy*.c (internal). */
+/* manager/client_int.h: the manager client's state (internal). */
 #ifndef MP_MANAGER_CLIENT_INT_H
 #define MP_MANAGER_CLIENT_INT_H
 

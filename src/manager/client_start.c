@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manager/client_start.c: mp_manager_start, a private server in a forked child (multiprocessing.Manager()). */
+/* manager/client_start.c: mp_manager_start, a private forked server. */
 #include "manager/client_int.h"
 
 #include <mproc/manager_server.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manager/proxy.c: mp_proxy_t: creating shared objects, calling their methods, releasing them. */
+/* manager/proxy.c: mp_proxy_t: create, call and release shared objects. */
 #include "manager/client_int.h"
 
 #include <string.h>
@@ -135,7 +135,8 @@ adopt(mp_manager_t *m, const mp_obj_t *result, mp_proxy_t **out)
 	    &id) != 0) {
 		return -EPROTO;
 	}
-	/* The address is the server's view of itself; ours is the one to use. */
+	/* The address is the server's view of itself; ours is the one
+	 * to use. */
 	(void)address;
 	int rv = proxy_new(m, id, typeid, out);
 	if (rv != 0) {

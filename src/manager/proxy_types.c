@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manager/proxy_types.c: typed proxy calls for queues, lists, dicts, values, namespaces, locks, events, barriers. */
+/* manager/proxy_types.c: typed proxy calls (Queue, list, dict, Lock ...). */
 #include "manager/client_int.h"
 
 /*
@@ -87,8 +87,10 @@ block_args(mp_obj_t *lead, int64_t timeout_ms)
 	if (timeout_ms < 0) {
 		return lead != NULL ? ARGS(1, lead) : ARGS(0);
 	}
-	return lead != NULL ? ARGS(3, lead, mp_bool(true), seconds(timeout_ms)) :
-	    ARGS(2, mp_bool(true), seconds(timeout_ms));
+	if (lead != NULL) {
+		return ARGS(3, lead, mp_bool(true), seconds(timeout_ms));
+	}
+	return ARGS(2, mp_bool(true), seconds(timeout_ms));
 }
 
 static int
@@ -110,7 +112,7 @@ size_of(mp_obj_t *r, size_t *out)
 	return 0;
 }
 
-/* ---- Queue ------------------------------------------------------------------ */
+/* ---- Queue --------------------------------------------------------------- */
 
 int
 mp_proxy_queue_put(mp_proxy_t *q, const mp_obj_t *item, int64_t timeout_ms)
@@ -145,7 +147,7 @@ mp_proxy_queue_qsize(mp_proxy_t *q, size_t *out)
 	return rv != 0 ? rv : size_of(r, out);
 }
 
-/* ---- list and dict ----------------------------------------------------------- */
+/* ---- list and dict ------------------------------------------------------- */
 
 int
 mp_proxy_list_append(mp_proxy_t *l, const mp_obj_t *item)
@@ -211,7 +213,7 @@ mp_proxy_dict_len(mp_proxy_t *d, size_t *out)
 	return rv != 0 ? rv : size_of(r, out);
 }
 
-/* ---- Value and Namespace ------------------------------------------------------ */
+/* ---- Value and Namespace ------------------------------------------------- */
 
 int
 mp_proxy_value_get(mp_proxy_t *v, mp_obj_t **out)
@@ -255,7 +257,7 @@ mp_proxy_ns_set(mp_proxy_t *ns, const char *name, const mp_obj_t *value)
 	    NULL);
 }
 
-/* ---- Lock, Event, Barrier ------------------------------------------------------ */
+/* ---- Lock, Event, Barrier ------------------------------------------------ */
 
 /* A bool reply: false becomes code. */
 static int

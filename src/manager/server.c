@@ -25,9 +25,18 @@
  * peer cannot starve the others. */
 #define READ_BUDGET ((size_t)256 << 10)
 
+/*
+ * A connection with this much output not yet taken by its peer is not
+ * served further until the peer reads: a client that sends requests and
+ * never reads the replies must not grow our memory without bound.
+ */
+#define WBUF_HIGH ((size_t)1 << 20)
+
 /* Distinct addresses tag the listener and the wake fd in epoll. */
 static char tag_listener;
 static char tag_wake;
+
+static void listener_watch(struct mp_manager_server *s, bool on);
 
 void
 mp__mgr_log(struct mp_manager_server *s, enum mp_manager_log_level lvl,
@@ -61,11 +70,18 @@ set_events(struct mp_manager_server *s, struct mp__mgr_conn *c,
 
 /* What c waits for: input unless a request is parked, output when
  * something is queued. A parked connection still hears a hang-up. */
+static bool
+congested(const struct mp__mgr_conn *c)
+{
+	return c->wbuf.len - c->wpos >= WBUF_HIGH;
+}
+
 static int
 update_events(struct mp_manager_server *s, struct mp__mgr_conn *c)
 {
 	uint32_t ev = EPOLLRDHUP;
-	if (c->parked == NULL && c->state != MP__ST_CLOSING) {
+	if (c->parked == NULL && c->state != MP__ST_CLOSING &&
+	    !congested(c)) {
 		ev |= EPOLLIN;
 	}
 	if (c->wbuf.len > c->wpos) {
@@ -133,6 +149,9 @@ conn_close(struct mp_manager_server *s, struct mp__mgr_conn *c,
 		c->next->prev = c->prev;
 	}
 	s->nconns--;
+	if (s->accept_paused) {
+		listener_watch(s, true);
+	}
 	mp__buf_fini(&c->rbuf);
 	mp__buf_fini(&c->wbuf);
 	/*
@@ -321,6 +340,17 @@ conn_new(struct mp_manager_server *s, int fd)
 }
 
 static void
+listener_watch(struct mp_manager_server *s, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+		.data.ptr = &tag_listener };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, mp_listener_fileno(s->listener),
+	    &ev) == 0) {
+		s->accept_paused = !on;
+	}
+}
+
+static void
 accept_all(struct mp_manager_server *s)
 {
 	for (;;) {
@@ -330,7 +360,16 @@ accept_all(struct mp_manager_server *s)
 			if (errno == EINTR || errno == ECONNABORTED) {
 				continue;
 			}
-			if (errno != EAGAIN) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/*
+				 * The listener stays readable: stop watching it
+				 * until a connection closes, or the loop spins.
+				 */
+				mp__mgr_log(s, MP_MANAGER_LOG_ERROR, "accept: %s; "
+				    "waiting for a connection to close",
+				    mp_strerror(-errno));
+				listener_watch(s, false);
+			} else if (errno != EAGAIN) {
 				mp__mgr_log(s, MP_MANAGER_LOG_ERROR,
 				    "accept: %s", mp_strerror(-errno));
 			}
@@ -485,7 +524,7 @@ conn_process(struct mp_manager_server *s, struct mp__mgr_conn *c)
 	size_t off = 0;
 	const char *why = NULL;
 	while (c->parked == NULL && c->state != MP__ST_CLOSING &&
-	    why == NULL) {
+	    !congested(c) && why == NULL) {
 		bool hs = c->state < MP__ST_ONESHOT;
 		size_t cap = hs ? MP_CONN_HANDSHAKE_MAX : s->opts.max_message;
 		if (c->rbuf.len - off < 4) {
@@ -579,10 +618,14 @@ conn_event(struct mp_manager_server *s, struct mp__mgr_conn *c,
 			    NULL : "write failed");
 			return;
 		}
+		/* Frames held back while the output was congested. */
+		if (c->rbuf.len > 0) {
+			why = conn_process(s, c);
+		}
 	}
-	if ((ev & EPOLLIN) && (c->events & EPOLLIN)) {
+	if (why == NULL && (ev & EPOLLIN) && (c->events & EPOLLIN)) {
 		why = conn_read(s, c, &eof);
-	} else if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+	} else if (why == NULL && (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 		/* Parked or closing: the peer left (CPython clients never
 		 * half-close), so drop what it waits for. */
 		eof = true;
@@ -850,11 +893,56 @@ mp_manager_server_number_of_objects(const mp_manager_server_t *s)
 	return s->nlive;
 }
 
+/*
+ * close in a forked child: the epoll instance and the sockets are shared
+ * with the owner, so touching them (EPOLL_CTL_DEL, a reply to a waiting
+ * call) would act on the owner's server. Only memory and our fd copies go.
+ */
+static void
+close_inherited(struct mp_manager_server *s)
+{
+	while (s->conns != NULL) {
+		struct mp__mgr_conn *c = s->conns;
+		s->conns = c->next;
+		close(c->fd);
+		if (c->parked != NULL) {
+			mp_obj_unref(c->parked->req);
+			mp_obj_unref(c->parked->result);
+			mp__free(c->parked);
+		}
+		mp__free(c->held);
+		mp__buf_fini(&c->rbuf);
+		mp__buf_fini(&c->wbuf);
+		mp__free(c);
+	}
+	reap(s);
+	for (size_t i = 0; i < s->nreg; i++) {
+		s->reg[i].shared = NULL;
+	}
+	size_t pos = 0;
+	uint64_t id;
+	void *val;
+	while (mp__u64map_next(&s->objs, &pos, &id, &val)) {
+		struct mp__mgr_obj *o = val;
+		if (o->cls->destroy != NULL) {
+			o->cls->destroy(o->impl);
+		}
+		mp__free(o);
+	}
+	mp__u64map_fini(&s->objs);
+	mp__mgr_reg_fini(s);
+	mp__mgr_clients_fini(s);
+}
+
 void
 mp_manager_server_close(mp_manager_server_t *s)
 {
 	if (s == NULL) {
 		return;
+	}
+	if (s->owner != getpid()) {
+		close_inherited(s);
+		goto out_fds;
 	}
 	while (s->conns != NULL) {
 		conn_close(s, s->conns, NULL);
@@ -883,6 +971,7 @@ mp_manager_server_close(mp_manager_server_t *s)
 	mp__u64map_fini(&s->objs);
 	mp__mgr_reg_fini(s);
 	mp__mgr_clients_fini(s);
+out_fds:
 	mp__free(s->heap);
 	close(s->epfd);
 	close(s->wakefd);

@@ -587,15 +587,34 @@ ident_arg(struct mp_manager_server *s, struct mp__mgr_call *c)
 }
 
 static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a;
+	uint64_t y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int
 fn_debug_info(struct mp_manager_server *s, struct mp__mgr_call *c)
 {
+	/* Ids of one length sort as their hex text, as CPython sorts. */
+	uint64_t *ids = mp__malloc((s->objs.len + 1) * sizeof(*ids));
+	if (ids == NULL) {
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	size_t pos = 0;
+	uint64_t id;
+	void *val;
+	while (mp__u64map_next(&s->objs, &pos, &id, &val)) {
+		ids[n++] = id;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_u64);
 	struct mp__buf b = { 0 };
 	int rv = 0;
-	/* Ids grow, and their hex text sorts as CPython sorts the keys. */
-	for (uint64_t id = 0x7f0000001000ull; id < s->next_id && rv == 0;
-	    id++) {
-		struct mp__mgr_obj *o = mp__u64map_get(&s->objs, id);
-		if (o == NULL || o->refs == 0) {
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		struct mp__mgr_obj *o = mp__u64map_get(&s->objs, ids[i]);
+		if (o->refs == 0) {
 			continue;
 		}
 		char *text = NULL;
@@ -603,14 +622,25 @@ fn_debug_info(struct mp_manager_server *s, struct mp__mgr_call *c)
 		if (rv != 0) {
 			break;
 		}
-		char line[200];
-		int n = snprintf(line, sizeof(line),
-		    "%s  %s:       refcount=%" PRId64 "\n    %.75s",
-		    b.len > 0 ? "\n" : "", o->ident, o->refs, text);
+		/* str(obj)[:75]: 75 characters, not bytes, of UTF-8. */
+		size_t cut = 0;
+		for (int chars = 0; text[cut] != '\0'; cut++) {
+			if (((uint8_t)text[cut] & 0xC0) != 0x80 &&
+			    chars++ == 75) {
+				break;
+			}
+		}
+		char head[80];
+		int hl = snprintf(head, sizeof(head),
+		    "%s  %s:       refcount=%" PRId64 "\n    ",
+		    b.len > 0 ? "\n" : "", o->ident, o->refs);
+		rv = mp__buf_append(&b, head, (size_t)hl);
+		if (rv == 0) {
+			rv = mp__buf_append(&b, text, cut);
+		}
 		mp_free(text);
-		rv = mp__buf_append(&b, line, n < (int)sizeof(line) ?
-		    (size_t)n : sizeof(line) - 1);
 	}
+	mp__free(ids);
 	mp_obj_t *str = NULL;
 	if (rv == 0) {
 		rv = mp_str_new(b.len > 0 ? (const char *)b.data : "", b.len,

@@ -191,6 +191,7 @@ struct mp_manager_server {
 	pid_t owner;
 	bool stopping;
 	bool serving;
+	bool accept_paused;         /* out of fds: listener not watched */
 	/* Registry. */
 	struct mp__mgr_reg *reg;
 	size_t nreg;
