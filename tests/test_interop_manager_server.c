@@ -151,6 +151,23 @@ Test(interop_manager_server, sync_manager_transcripts_match_cpython)
 		start_mpmanager(extra, &ch, port, sizeof(port));
 		char *got = transcript(py, port, "mpmanager");
 		stop_mpmanager(&ch);
+		/* The same over a Unix socket. */
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/mp-mgr-%d.sock",
+		    (int)getpid());
+		const char *uargv[] = { mp_test_bin("bin/mpmanager"), "--listen",
+			path, "--authkey-file", keyfile, NULL };
+		mp_test_spawn(uargv, &ch);
+		char line[128];
+		cr_assert(mp_test_read_line(ch.out_fd, line, sizeof(line),
+		    WAIT_MS) > 0);
+		cr_assert_str_eq(line, path);
+		char *got_unix = transcript(py, path, "mpmanager (Unix)");
+		stop_mpmanager(&ch);
+		cr_assert_eq(access(path, F_OK), -1, "socket left behind");
+		cr_assert_str_eq(got_unix, got, "python %s: the Unix socket "
+		    "transcript differs from the TCP one", py->label);
+		free(got_unix);
 		char diff[512] = "";
 		if (strcmp(want, got) != 0) {
 			first_difference(want, got, diff, sizeof(diff));

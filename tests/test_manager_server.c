@@ -666,6 +666,59 @@ Test(manager_server, bad_peers_do_not_disturb_good_ones)
 	srv_stop(&v);
 }
 
+/* A forked child that closes its copy leaves the owner's server alone. */
+Test(manager_server, close_in_child_leaves_the_server_alone)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/mp-mgr-fork-%d.sock", (int)getpid());
+	struct srv v;
+	srv_start(&v, path, NULL);
+	char q[32];
+	create(&v, mp_tuple_of(1, mp_str("Queue")), q, sizeof(q));
+	mp_conn_t *a = channel(&v);
+	send_req(a, q, "get", NULL, NULL); /* parked in the server */
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		mp_manager_server_close(v.s);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert_eq(access(path, F_OK), 0, "the child unlinked the socket");
+	mp_conn_t *b = channel(&v);
+	enum mp__mgr_kind kind;
+	mp_obj_t *r = rpc(b, q, "put", mp_tuple_of(1, mp_int(5)), NULL, &kind);
+	cr_assert_eq(kind, MP__MGR_RETURN);
+	mp_obj_unref(r);
+	r = recv_reply(a, &kind);
+	expect_repr(r, "5");
+	mp_obj_unref(r);
+	mp_conn_close(a);
+	mp_conn_close(b);
+	srv_stop(&v);
+	cr_assert_eq(access(path, F_OK), -1, "the socket was not unlinked");
+}
+
+Test(manager_server, ipv6_loopback)
+{
+	mp_manager_server_t *s;
+	int rv = mp_manager_server_open("[::1]:0", KEY, strlen(KEY), NULL, &s);
+	if (rv == -EADDRNOTAVAIL || rv == -EAFNOSUPPORT) {
+		cr_skip_test("no IPv6 loopback here");
+	}
+	expect_ok(rv);
+	struct srv v = { .s = s };
+	cr_assert(strncmp(mp_manager_server_address(s), "[::1]:", 6) == 0);
+	cr_assert_eq(pthread_create(&v.thread, NULL, serve_thread, &v), 0);
+	enum mp__mgr_kind kind;
+	mp_obj_t *r = oneshot(&v, "dummy", NULL, NULL, &kind);
+	cr_assert_eq(kind, MP__MGR_RETURN);
+	mp_obj_unref(r);
+	srv_stop(&v);
+}
+
 Test(manager_server, shutdown_function_replies_then_stops)
 {
 	struct srv v;
@@ -676,5 +729,6 @@ Test(manager_server, shutdown_function_replies_then_stops)
 	mp_obj_unref(r);
 	cr_assert_eq(pthread_join(v.thread, NULL), 0);
 	expect_ok(v.rv);
+	cr_assert_eq(mp_manager_server_number_of_objects(v.s), 0);
 	mp_manager_server_close(v.s);
 }

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Drives every exposed method of SyncManager's proxies against a manager
-# server at 127.0.0.1:PORT and prints a transcript: results and the
+# server at 127.0.0.1:PORT (or a Unix socket path) and prints a transcript: results and the
 # exception classes raised. The test runs it against a real CPython
 # SyncManager of the same version and against mpmanager and compares.
 # Nothing printed may depend on object addresses or timing.
@@ -10,9 +10,12 @@ import sys
 import threading
 import time
 
-port = int(sys.argv[1])
+# A port on 127.0.0.1, or a Unix socket path.
+if sys.argv[1].startswith('/'):
+    address = sys.argv[1]
+else:
+    address = ('127.0.0.1', int(sys.argv[1]))
 key = sys.argv[2].encode()
-address = ('127.0.0.1', port)
 
 
 def show(label, fn):
