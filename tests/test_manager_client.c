@@ -586,3 +586,34 @@ Test(manager_client, exit_stops_a_started_server)
 	struct stat st;
 	cr_assert_eq(stat(path, &st), -1, "the socket %s is left", path);
 }
+
+struct getter {
+	mp_proxy_t *q;
+	int rv;
+};
+
+static void *
+get_forever(void *arg)
+{
+	struct getter *g = arg;
+	mp_obj_t *x = NULL;
+	g->rv = mp_proxy_queue_get(g->q, MP_FOREVER, &x);
+	mp_obj_unref(x);
+	return NULL;
+}
+
+/* A thread blocked in a call when the manager shuts down gets
+ * MP_ECLOSED (whether its call had reached the server or not). */
+Test(manager_client, shutdown_wakes_a_blocked_call)
+{
+	mp_manager_t *m = start();
+	mp_proxy_t *q = create(m, "Queue", NULL);
+	struct getter g = { q, 0 };
+	pthread_t tid;
+	cr_assert_eq(pthread_create(&tid, NULL, get_forever, &g), 0);
+	expect_ok(mp_manager_shutdown(m));
+	pthread_join(tid, NULL);
+	expect_err(g.rv, MP_ECLOSED);
+	mp_proxy_free(q);
+	mp_manager_free(m);
+}

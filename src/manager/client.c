@@ -168,16 +168,34 @@ mp__mgr_new(const char *address, const void *key, size_t keylen,
 	return 0;
 }
 
-/* Take the channel list away, under the lock; close it outside. */
+/*
+ * Take the idle channels away, under the lock, to close outside it. A
+ * channel busy with a call in another thread stays listed, marked
+ * doomed: that thread closes it when its call returns (chan_put). In a
+ * child every listed channel is a copy of the parent's, busy or not.
+ */
 static struct mp__mgr_chan *
 take_chans(mp_manager_t *m)
 {
+	struct mp__mgr_chan *taken = NULL;
+	pid_t self = getpid();
 	pthread_mutex_lock(&m->lock);
-	struct mp__mgr_chan *list = m->chans;
-	m->chans = NULL;
-	m->chans_pid = getpid();
+	bool inherited = m->chans_pid != self;
+	struct mp__mgr_chan **pp = &m->chans;
+	while (*pp != NULL) {
+		struct mp__mgr_chan *ch = *pp;
+		if (ch->busy && !inherited) {
+			ch->doomed = true;
+			pp = &ch->next;
+			continue;
+		}
+		*pp = ch->next;
+		ch->next = taken;
+		taken = ch;
+	}
+	m->chans_pid = self;
 	pthread_mutex_unlock(&m->lock);
-	return list;
+	return taken;
 }
 
 void
@@ -533,6 +551,7 @@ static void
 chan_put(mp_manager_t *m, struct mp__mgr_chan *ch, bool drop)
 {
 	pthread_mutex_lock(&m->lock);
+	drop = drop || ch->doomed;
 	bool listed = false;
 	for (struct mp__mgr_chan **pp = &m->chans; *pp != NULL;
 	    pp = &(*pp)->next) {
@@ -546,7 +565,7 @@ chan_put(mp_manager_t *m, struct mp__mgr_chan *ch, bool drop)
 	}
 	ch->busy = false;
 	pthread_mutex_unlock(&m->lock);
-	/* Unlisted: mp_manager_free took the list meanwhile; ours to close. */
+	/* Unlisted: a child's first call took the list; ours to close. */
 	if (drop || !listed) {
 		chan_close(ch);
 	}
@@ -578,8 +597,12 @@ mp__mgr_method_call(mp_manager_t *m, const char *ident, const char *method,
 		chan_put(m, ch, rv != 0);
 	}
 	mp_obj_unref(req);
-	if (rv == 0 && atomic_load(&m->closed)) {
-		mp_obj_unref(*reply);
+	/* Shut down meanwhile: whatever the server said, the manager is
+	 * closed (a call blocked in the server sees it die first). */
+	if (atomic_load(&m->closed)) {
+		if (rv == 0) {
+			mp_obj_unref(*reply);
+		}
 		rv = MP_ECLOSED;
 	}
 	return rv;

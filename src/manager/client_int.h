@@ -33,6 +33,7 @@ struct mp__mgr_chan {
 	pthread_t thread;
 	pid_t pid;
 	bool busy;             /* a call is in flight on it */
+	bool doomed;           /* closed by shutdown: close after the call */
 	struct mp__mgr_spin spin;
 	struct mp__buf sbuf;   /* the framed request being sent */
 };
