@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 
 /* How long a channel polls for a reply before it sleeps (client.c). */
-#define MP__MGR_SPIN_NS ((int64_t)20000)
+#define MP__MGR_SPIN_NS ((int64_t)100000)
 #define MP__MGR_SPIN_BACKOFF_MAX 256
 
 struct mp__mgr_spin {
