@@ -19,6 +19,7 @@ struct queue {
 	size_t len;
 	int64_t maxsize;    /* <= 0: unbounded */
 	int64_t unfinished; /* puts not yet matched by task_done */
+	bool is_shutdown;   /* 3.13's shutdown() was called */
 };
 
 static int
@@ -98,6 +99,14 @@ q_pop(struct queue *q)
 	return it;
 }
 
+/* queue.ShutDown exists from CPython 3.13, whose clients alone call
+ * shutdown(). */
+static int
+shut_down(struct mp__mgr_call *c)
+{
+	return mp__mgr_err(c, mp__mgr_exc(MP__EXC_SHUTDOWN, NULL));
+}
+
 /* Parse (block, timeout) from position first on; 1 when replied. */
 static int
 block_args(struct mp__mgr_call *c, size_t first, bool *block)
@@ -131,6 +140,9 @@ q_put(struct mp__mgr_call *c)
 		c->flag = block;
 		c->stage = 1;
 	}
+	if (q->is_shutdown) {
+		return shut_down(c);
+	}
 	if (!q_full(q)) {
 		int rv = q_push(q, mp__mgr_arg(c, 0, "item"));
 		return rv != 0 ? rv : mp__mgr_ret(c, mp_none());
@@ -158,6 +170,9 @@ q_get(struct mp__mgr_call *c)
 	if (q->len > 0) {
 		return mp__mgr_ret(c, q_pop(q));
 	}
+	if (q->is_shutdown) {
+		return shut_down(c);
+	}
 	if (!c->flag || c->timed_out) {
 		return mp__mgr_err(c, mp__mgr_exc(MP__EXC_EMPTY, NULL));
 	}
@@ -177,6 +192,9 @@ q_put_nowait(struct mp__mgr_call *c)
 		return mp__mgr_errf(c, MP__EXC_TYPE, "put_nowait() missing 1 "
 		    "required positional argument: 'item'");
 	}
+	if (q->is_shutdown) {
+		return shut_down(c);
+	}
 	if (q_full(q)) {
 		return mp__mgr_err(c, mp__mgr_exc(MP__EXC_FULL, NULL));
 	}
@@ -192,7 +210,8 @@ q_get_nowait(struct mp__mgr_call *c)
 		return 0;
 	}
 	if (q->len == 0) {
-		return mp__mgr_err(c, mp__mgr_exc(MP__EXC_EMPTY, NULL));
+		return q->is_shutdown ? shut_down(c) :
+		    mp__mgr_err(c, mp__mgr_exc(MP__EXC_EMPTY, NULL));
 	}
 	return mp__mgr_ret(c, q_pop(q));
 }
@@ -255,6 +274,28 @@ q_join(struct mp__mgr_call *c)
 	return q->unfinished == 0 ? mp__mgr_ret(c, mp_none()) : MP__MGR_PARK;
 }
 
+/* shutdown(immediate=False): waiters are retried and fail. */
+static int
+q_shutdown(struct mp__mgr_call *c)
+{
+	static const char *const kw[] = { "immediate", NULL };
+	struct queue *q = c->obj->impl;
+	if (mp__mgr_args_check(c, 1, kw) != 0) {
+		return 0;
+	}
+	mp_obj_t *imm = mp__mgr_arg(c, 0, "immediate");
+	q->is_shutdown = true;
+	if (imm != NULL && mp__mgr_truthy(imm)) {
+		while (q->len > 0) {
+			mp_obj_unref(q_pop(q));
+			if (q->unfinished > 0) {
+				q->unfinished--;
+			}
+		}
+	}
+	return mp__mgr_ret(c, mp_none());
+}
+
 static int
 q_repr(void *impl, bool as_str, char **out)
 {
@@ -265,10 +306,13 @@ q_repr(void *impl, bool as_str, char **out)
 	return *out == NULL ? -ENOMEM : 0;
 }
 
-/* queue.Queue's public methods as CPython 3.8-3.12 list them. */
+/*
+ * queue.Queue's public methods as CPython 3.13 lists them; 3.8 to 3.12
+ * lack shutdown, and their AutoProxy just gains a method.
+ */
 static const char *const q_exposed[] = {
 	"empty", "full", "get", "get_nowait", "join", "put", "put_nowait",
-	"qsize", "task_done", NULL,
+	"qsize", "shutdown", "task_done", NULL,
 };
 
 static const struct mp__mgr_method q_methods[] = {
@@ -280,6 +324,7 @@ static const struct mp__mgr_method q_methods[] = {
 	{ "put", q_put, NULL },
 	{ "put_nowait", q_put_nowait, NULL },
 	{ "qsize", q_qsize, NULL },
+	{ "shutdown", q_shutdown, NULL },
 	{ "task_done", q_task_done, NULL },
 };
 
