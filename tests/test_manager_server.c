@@ -719,6 +719,43 @@ Test(manager_server, ipv6_loopback)
 	srv_stop(&v);
 }
 
+/* Random frames after the handshake: each gets a reply or a close. */
+Test(manager_server, random_requests_never_break_the_server)
+{
+	struct srv v;
+	srv_start(&v, "127.0.0.1:0", NULL);
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	for (int i = 0; i < 300; i++) {
+		mp_conn_t *c = i % 2 == 0 ? channel(&v) : dial(&v);
+		uint8_t buf[300];
+		size_t n = 1 + (size_t)(i * 7919 % 299);
+		for (size_t k = 0; k < n; k++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[k] = (uint8_t)x;
+		}
+		if (i % 3 == 0 && n > 2) {
+			buf[0] = 0x80; /* PROTO 4: reach past the first byte */
+			buf[1] = 4;
+		}
+		expect_ok(mp_conn_send_bytes(c, buf, n));
+		void *reply;
+		size_t len;
+		int rv = mp_conn_recv_bytes(c, 1 << 20, WAIT_MS, &reply, &len);
+		cr_assert(rv == 0 || rv == MP_EOF, "got %s", mp_err_name(rv));
+		if (rv == 0) {
+			mp_free(reply);
+		}
+		mp_conn_close(c);
+	}
+	enum mp__mgr_kind kind;
+	mp_obj_t *r = oneshot(&v, "dummy", NULL, NULL, &kind);
+	cr_assert_eq(kind, MP__MGR_RETURN);
+	mp_obj_unref(r);
+	srv_stop(&v);
+}
+
 Test(manager_server, shutdown_function_replies_then_stops)
 {
 	struct srv v;
