@@ -41,8 +41,10 @@ extern "C" {
  * from a signal handler); every other call, including registration, is
  * made by one thread and not while another thread is in serve.
  * Fork: the server belongs to the process that opened it. A child that
- * inherited one may only mp_manager_server_close it (releasing its
- * memory and fds, without unlinking a Unix socket path).
+ * inherited one (forked while no thread was inside serve: a fork in the
+ * middle of a loop iteration copies half-updated state) may only
+ * mp_manager_server_close it, which releases its memory and fds without
+ * touching the clients, the shared epoll set or the Unix socket path.
  */
 typedef struct mp_manager_server mp_manager_server_t;
 
