@@ -5,6 +5,7 @@
 #include "conn/conn_internal.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -282,7 +283,10 @@ send_msg(mp_conn_t *c, struct mp__buf *b, const mp_obj_t *msg,
  * in 40 to 90 us; 20 us was enough for Unix sockets only.) When many clients queue at the server
  * the answer comes late and spinning only burns the CPU the server needs,
  * so a channel whose spin failed stops spinning for a while, longer after
- * each failure. One CPU: never spin, the server cannot run meanwhile.
+ * each failure. Each empty poll yields the CPU, so that a server sharing
+ * it with the client (a loaded machine) runs at once instead of waiting
+ * for the spin to end. One CPU: never spin, the server cannot run
+ * meanwhile.
  */
 static bool
 spin_wanted(struct mp__mgr_spin *s)
@@ -329,6 +333,9 @@ recv_reply(mp_conn_t *c, struct mp__mgr_spin *spin, int64_t deadline,
 		while (rv == -EAGAIN && mp__now_ns() < end) {
 			rv = mp__conn_recv_view(c, mp_conn_max_message(c), 0,
 			    true, &data, &len, &owned);
+			if (rv == -EAGAIN) {
+				sched_yield();
+			}
 		}
 		spin_learn(spin, rv != -EAGAIN);
 	}
