@@ -581,14 +581,16 @@ conn_read(struct mp_manager_server *s, struct mp__mgr_conn *c, bool *eof)
 			*eof = true;
 			break;
 		}
-		if (c->tcp) {
+		if (c->tcp && c->state < MP__ST_ONESHOT) {
 			/*
 			 * CPython clients send their WELCOME and first request
 			 * back to back; with Nagle on their side, the second
 			 * waits for our ACK, which delayed ACK holds ~40 ms
 			 * (research baselines: 44 ms per connection). Acking
 			 * at once removes the stall; the flag does not stick,
-			 * so it is set again after each read.
+			 * so it is set again after each read. After the
+			 * handshake every request waits for its reply, which
+			 * carries the ACK: a separate one would only cost.
 			 */
 			int one = 1;
 			(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
