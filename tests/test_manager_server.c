@@ -760,6 +760,90 @@ Test(manager_server, random_requests_never_break_the_server)
 	srv_stop(&v);
 }
 
+/*
+ * Every allocation of the server failing in turn, in a child process so
+ * that only the server's allocations count: requests get a reply or the
+ * connection closes, and the server never crashes.
+ */
+Test(manager_server, allocation_failures_in_the_server)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/mp-mgr-alloc-%d.sock", (int)getpid());
+	for (unsigned long n = 1; n < 400; n += 1 + n / 16) {
+		int ready[2];
+		cr_assert_eq(pipe(ready), 0);
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			close(ready[0]);
+			mp_manager_server_t *s;
+			if (mp_manager_server_open(path, KEY, strlen(KEY), NULL,
+			    &s) != 0) {
+				_exit(1);
+			}
+			(void)!write(ready[1], "x", 1);
+			close(ready[1]);
+			mp__alloc_fail_after(n);
+			int rv = mp_manager_server_serve(s);
+			mp__alloc_fail_after(0);
+			mp_manager_server_close(s);
+			_exit(rv == 0 ? 0 : 2);
+		}
+		close(ready[1]);
+		char x;
+		cr_assert_eq(read(ready[0], &x, 1), 1);
+		close(ready[0]);
+		/* A fixed script; any step may fail, none may hang. */
+		mp_conn_t *c;
+		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c) == 0) {
+			mp_obj_t *req = mp__mgr_request(NULL, "create",
+			    mp_tuple_of(2, mp_str("dict"), mp_dict_new()), NULL);
+			void *buf;
+			size_t len;
+			if (mp_conn_send(c, req) == 0 &&
+			    mp_conn_recv_bytes(c, 1 << 20, WAIT_MS, &buf,
+			    &len) == 0) {
+				mp_free(buf);
+			}
+			mp_obj_unref(req);
+			mp_conn_close(c);
+		}
+		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c) == 0) {
+			const char *steps[] = { "accept_connection", "__setitem__",
+				"#GETVALUE", "__repr__", "keys" };
+			for (size_t i = 0; i < 5; i++) {
+				mp_obj_t *args = i == 0 ?
+				    mp_tuple_of(1, mp_str("MainProcess")) :
+				    i == 1 ? mp_tuple_of(2, mp_str("k"),
+				    mp_list_of(1, mp_int(1))) : NULL;
+				mp_obj_t *req = mp__mgr_request(i == 0 ? NULL :
+				    "7f0000001000", steps[i], args, NULL);
+				void *buf;
+				size_t len;
+				int rv = mp_conn_send(c, req);
+				mp_obj_unref(req);
+				if (rv == 0) {
+					rv = mp_conn_recv_bytes(c, 1 << 20,
+					    WAIT_MS, &buf, &len);
+				}
+				if (rv != 0) {
+					cr_assert(rv != -ETIMEDOUT, "the server "
+					    "hung at step %zu (n=%lu)", i, n);
+					break;
+				}
+				mp_free(buf);
+			}
+			mp_conn_close(c);
+		}
+		kill(pid, SIGTERM);
+		int st;
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFSIGNALED(st) ? WTERMSIG(st) == SIGTERM :
+		    WEXITSTATUS(st) != 1, "n=%lu: server status %#x", n, st);
+		unlink(path);
+	}
+}
+
 Test(manager_server, shutdown_function_replies_then_stops)
 {
 	struct srv v;
