@@ -768,7 +768,8 @@ Test(manager_server, random_requests_never_break_the_server)
 Test(manager_server, allocation_failures_in_the_server)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/tmp/mp-mgr-alloc-%d.sock", (int)getpid());
+	snprintf(path, sizeof(path), "/tmp/mp-mgr-alloc-%d.sock",
+	    (int)getpid());
 	for (unsigned long n = 1; n < 400; n += 1 + n / 16) {
 		int ready[2];
 		cr_assert_eq(pipe(ready), 0);
@@ -795,9 +796,11 @@ Test(manager_server, allocation_failures_in_the_server)
 		close(ready[0]);
 		/* A fixed script; any step may fail, none may hang. */
 		mp_conn_t *c;
-		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c) == 0) {
+		int rv = mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c);
+		if (rv == 0) {
 			mp_obj_t *req = mp__mgr_request(NULL, "create",
-			    mp_tuple_of(2, mp_str("dict"), mp_dict_new()), NULL);
+			    mp_tuple_of(2, mp_str("dict"), mp_dict_new()),
+			    NULL);
 			void *buf;
 			size_t len;
 			if (mp_conn_send(c, req) == 0 &&
@@ -808,9 +811,11 @@ Test(manager_server, allocation_failures_in_the_server)
 			mp_obj_unref(req);
 			mp_conn_close(c);
 		}
-		if (mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c) == 0) {
-			const char *steps[] = { "accept_connection", "__setitem__",
-				"#GETVALUE", "__repr__", "keys" };
+		rv = mp_client_connect(path, KEY, strlen(KEY), WAIT_MS, &c);
+		if (rv == 0) {
+			const char *steps[] = { "accept_connection",
+				"__setitem__", "#GETVALUE", "__repr__",
+				"keys" };
 			for (size_t i = 0; i < 5; i++) {
 				mp_obj_t *args = i == 0 ?
 				    mp_tuple_of(1, mp_str("MainProcess")) :
@@ -820,15 +825,16 @@ Test(manager_server, allocation_failures_in_the_server)
 				    "7f0000001000", steps[i], args, NULL);
 				void *buf;
 				size_t len;
-				int rv = mp_conn_send(c, req);
+				rv = mp_conn_send(c, req);
 				mp_obj_unref(req);
 				if (rv == 0) {
 					rv = mp_conn_recv_bytes(c, 1 << 20,
 					    WAIT_MS, &buf, &len);
 				}
 				if (rv != 0) {
-					cr_assert(rv != -ETIMEDOUT, "the server "
-					    "hung at step %zu (n=%lu)", i, n);
+					cr_assert(rv != -ETIMEDOUT, "the "
+					    "server hung at step %zu (n=%lu)",
+					    i, n);
 					break;
 				}
 				mp_free(buf);

@@ -363,11 +363,12 @@ accept_all(struct mp_manager_server *s)
 			if (errno == EMFILE || errno == ENFILE) {
 				/*
 				 * The listener stays readable: stop watching it
-				 * until a connection closes, or the loop spins.
+				 * until a connection closes, or the loop
+				 * spins.
 				 */
-				mp__mgr_log(s, MP_MANAGER_LOG_ERROR, "accept: %s; "
-				    "waiting for a connection to close",
-				    mp_strerror(-errno));
+				mp__mgr_log(s, MP_MANAGER_LOG_ERROR,
+				    "accept: %s; waiting for a connection "
+				    "to close", mp_strerror(-errno));
 				listener_watch(s, false);
 			} else if (errno != EAGAIN) {
 				mp__mgr_log(s, MP_MANAGER_LOG_ERROR,

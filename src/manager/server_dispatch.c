@@ -825,7 +825,8 @@ mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
 		int il = r.ident_len < 40 ? (int)r.ident_len : 40;
 		mp__mgr_log(s, MP_MANAGER_LOG_DEBUG,
 		    "connection %llu: %.*s %.*s", (unsigned long long)conn->id,
-		    r.ident != NULL ? il : 4, r.ident != NULL ? r.ident : "None",
+		    r.ident != NULL ? il : 4,
+		    r.ident != NULL ? r.ident : "None",
 		    (int)(r.method_len < 40 ? r.method_len : 40), r.method);
 		rv = oneshot ? server_function(s, &c, &r) :
 		    method_call(s, &c, &r);
