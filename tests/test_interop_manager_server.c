@@ -155,8 +155,8 @@ Test(interop_manager_server, sync_manager_transcripts_match_cpython)
 		char path[64];
 		snprintf(path, sizeof(path), "/tmp/mp-mgr-%d.sock",
 		    (int)getpid());
-		const char *uargv[] = { mp_test_bin("bin/mpmanager"), "--listen",
-			path, "--authkey-file", keyfile, NULL };
+		const char *uargv[] = { mp_test_bin("bin/mpmanager"),
+			"--listen", path, "--authkey-file", keyfile, NULL };
 		mp_test_spawn(uargv, &ch);
 		char line[128];
 		cr_assert(mp_test_read_line(ch.out_fd, line, sizeof(line),
