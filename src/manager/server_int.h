@@ -257,7 +257,7 @@ void mp__mgr_client_detach(struct mp_manager_server *s,
 int64_t mp__mgr_clients_expire(struct mp_manager_server *s, int64_t now);
 void mp__mgr_clients_fini(struct mp_manager_server *s);
 
-/* ---- Dispatch (server_dispatch.c) ---------------------------------------- */
+/* ---- Dispatch (server_dispatch.c), waiting (server_wait.c) -------------- */
 
 /* Serve one decoded request on conn; queues the reply or parks. */
 int mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
@@ -271,9 +271,31 @@ void mp__mgr_call_cancel(struct mp_manager_server *s, struct mp__mgr_call *c);
 /* Fail every call parked on o (it is being destroyed). */
 void mp__mgr_obj_fail_waiters(struct mp_manager_server *s,
     struct mp__mgr_obj *o);
+/* Park the stack call c (copied to the heap). 0 or -ENOMEM. */
+int mp__mgr_park(struct mp_manager_server *s, struct mp__mgr_call *c);
+/* Queue the reply of a finished call (rv as its handler returned). */
+void mp__mgr_reply_call(struct mp_manager_server *s, struct mp__mgr_call *c,
+    int rv);
 
-/* ---- Connections (server.c) ---------------------------------------------- */
+/* ---- The loop (server.c) and connections (server_conn.c) ----------------- */
 
+/* The epoll tags of the listener and the wake fd (server.c). */
+extern char mp__mgr_tag_listener;
+extern char mp__mgr_tag_wake;
+/* Accept every waiting connection (pausing when out of fds). */
+void mp__mgr_accept_all(struct mp_manager_server *s);
+/* Handle epoll events ev of c. May close c. */
+void mp__mgr_conn_event(struct mp_manager_server *s, struct mp__mgr_conn *c,
+    uint32_t ev);
+/* Close c (why: a logged reason, or NULL for an orderly close); its
+ * memory waits for mp__mgr_reap, after the epoll batch. */
+void mp__mgr_conn_close(struct mp_manager_server *s, struct mp__mgr_conn *c,
+    const char *why);
+void mp__mgr_reap(struct mp_manager_server *s);
+/* Write what c has queued: 0 (maybe with some left) or -errno. */
+int mp__mgr_conn_flush(struct mp__mgr_conn *c);
+/* Close handshakes past their timeout; ns until the next, or -1. */
+int64_t mp__mgr_handshakes_expire(struct mp_manager_server *s, int64_t now);
 /* Queue one reply on conn (encoding it) and try to send it. */
 int mp__mgr_conn_reply(struct mp_manager_server *s, struct mp__mgr_conn *c,
     enum mp__mgr_kind kind, mp_obj_t *result);
@@ -305,7 +327,7 @@ bool mp__mgr_auth_verify(const uint8_t *key, size_t keylen,
 size_t mp__mgr_auth_answer(const uint8_t *key, size_t keylen,
     const uint8_t *p, size_t len, uint8_t *out);
 
-/* ---- Helpers for handlers (server_dispatch.c) ---------------------------- */
+/* ---- Helpers for handlers (server_wait.c) -------------------------------- */
 
 /* Set the reply: '#RETURN' v / '#ERROR' exc (stolen). 0 or -ENOMEM. */
 int mp__mgr_ret(struct mp__mgr_call *c, mp_obj_t *v);
