@@ -67,9 +67,12 @@ mp_manager_server_serve(mp_manager_server_t *s)
 		if (s->stopping) {
 			break;
 		}
-		int ms = wait < 0 ? -1 : (int)((wait + 999999) / 1000000);
-		if (wait > (int64_t)INT32_MAX * 1000000) {
+		/* Round up: waking before the deadline would spin. */
+		int ms = -1;
+		if (wait >= (int64_t)INT32_MAX * 1000000) {
 			ms = INT32_MAX;
+		} else if (wait >= 0) {
+			ms = (int)((wait + 999999) / 1000000);
 		}
 		int n = epoll_wait(s->epfd, evs, MAX_EVENTS, ms);
 		if (n < 0) {
