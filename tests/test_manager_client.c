@@ -617,3 +617,22 @@ Test(manager_client, shutdown_wakes_a_blocked_call)
 	mp_proxy_free(q);
 	mp_manager_free(m);
 }
+
+/* Another client reaches a started server with its address and key. */
+Test(manager_client, second_client_with_address_and_key)
+{
+	mp_manager_t *m = start();
+	mp_proxy_t *l = create(m, "list", NULL);
+	size_t keylen = 0;
+	const void *key = mp_manager_authkey(m, &keylen);
+	mp_manager_t *other = NULL;
+	expect_ok(mp_manager_connect(mp_manager_address(m), key, keylen, 5000,
+	    &other));
+	cr_assert_eq(mp_manager_server_pid(other), 0);
+	expect_objects(other, 1);
+	expect_err(mp_manager_connect(mp_manager_address(m), "x", 1, 5000,
+	    &other), MP_EAUTH);
+	mp_manager_free(other);
+	mp_proxy_free(l);
+	mp_manager_free(m);
+}
