@@ -21,6 +21,7 @@ start_mpmanager(const char *const extra[], struct mp_test_child *ch,
 	argv[n++] = mp_test_bin("bin/mpmanager");
 	argv[n++] = "--listen";
 	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--quiet";
 	for (size_t i = 0; extra[i] != NULL && n < 15; i++) {
 		argv[n++] = extra[i];
 	}
@@ -156,7 +157,8 @@ Test(interop_manager_server, sync_manager_transcripts_match_cpython)
 		snprintf(path, sizeof(path), "/tmp/mp-mgr-%d.sock",
 		    (int)getpid());
 		const char *uargv[] = { mp_test_bin("bin/mpmanager"),
-			"--listen", path, "--authkey-file", keyfile, NULL };
+			"--listen", path, "--authkey-file", keyfile, "-q",
+			NULL };
 		mp_test_spawn(uargv, &ch);
 		char line[128];
 		cr_assert(mp_test_read_line(ch.out_fd, line, sizeof(line),

@@ -38,7 +38,8 @@ usage(FILE *f)
 	    "  --max-message BYTES    largest request (default 64 MiB)\n"
 	    "  --orphan-grace MS      release a vanished client's references\n"
 	    "                         after MS ms (default 60000; -1: never)\n"
-	    "  -v, --verbose          log connections (twice: every request)\n"
+	    "  -v, --verbose          also log every request\n"
+	    "  -q, --quiet            log errors only, not connections\n"
 	    "  -h, --help             this text\n"
 	    "\n"
 	    "Prints the bound address on stdout when ready; stops on SIGINT\n"
@@ -89,7 +90,7 @@ main(int argc, char **argv)
 	bool have_key = false;
 	struct mp_manager_server_opts opts = { 0 };
 	opts.log = log_line;
-	opts.log_level = MP_MANAGER_LOG_ERROR;
+	opts.log_level = MP_MANAGER_LOG_INFO;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -98,9 +99,11 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "-v") == 0 ||
 		    strcmp(a, "--verbose") == 0) {
-			if (opts.log_level < MP_MANAGER_LOG_DEBUG) {
-				opts.log_level++;
-			}
+			opts.log_level = MP_MANAGER_LOG_DEBUG;
+			continue;
+		} else if (strcmp(a, "-q") == 0 ||
+		    strcmp(a, "--quiet") == 0) {
+			opts.log_level = MP_MANAGER_LOG_ERROR;
 			continue;
 		}
 		if (v == NULL) {
