@@ -636,3 +636,27 @@ Test(manager_client, second_client_with_address_and_key)
 	mp_proxy_free(l);
 	mp_manager_free(m);
 }
+
+/* A server that stops answering (here: stopped by SIGSTOP) costs each
+ * call its timeout, never more; once it runs again, calls work. */
+Test(manager_client, stopped_server_calls_time_out)
+{
+	mp_manager_t *m = start();
+	mp_proxy_t *l = create(m, "list", NULL);
+	size_t n = 0;
+	expect_ok(mp_proxy_list_len(l, &n));
+	pid_t pid = mp_manager_server_pid(m);
+	mp_manager_set_timeout(m, 100);
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	expect_err(mp_proxy_list_len(l, &n), -ETIMEDOUT);
+	mp_proxy_t *p = NULL;
+	expect_err(mp_manager_create(m, "list", NULL, NULL, &p), -ETIMEDOUT);
+	mp_obj_t *r = NULL;
+	expect_err(mp_proxy_call(l, "__len__", NULL, NULL, 50, &r), -ETIMEDOUT);
+	cr_assert_eq(kill(pid, SIGCONT), 0);
+	mp_manager_set_timeout(m, MP_MANAGER_TIMEOUT_DEFAULT_MS);
+	expect_ok(mp_proxy_list_len(l, &n));
+	cr_assert_eq(n, 0);
+	mp_proxy_free(l);
+	mp_manager_free(m);
+}
