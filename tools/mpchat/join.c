@@ -58,11 +58,19 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* True while a prompt waits for its line: news then starts a line of
+ * its own instead of following the prompt. */
+static bool at_prompt;
+
 /* Chat output is flushed at once: a prompt has no newline, and a pipe
  * reader (a test, a script) waits for each line. */
 static void
 say(const char *fmt, ...)
 {
+	if (at_prompt) {
+		putchar('\n');
+		at_prompt = false;
+	}
 	va_list ap;
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -287,10 +295,8 @@ while_typing(struct chat *c, bool *reprompt)
 		return GOING;
 	}
 	if (rv != 0) {
-		say("\n");
 		return server_lost(rv);
 	}
-	say("\n");
 	bool said = false;
 	rv = on_message(c, msg, &said);
 	mp_obj_unref(msg);
@@ -304,6 +310,7 @@ write_turn(struct chat *c)
 {
 	for (;;) {
 		say("[%s, your turn] > ", c->name);
+		at_prompt = true;
 		enum chat_line l;
 		size_t len = 0;
 		bool reprompt = false;
@@ -319,12 +326,13 @@ write_turn(struct chat *c)
 		if (reprompt) {
 			continue;
 		}
+		at_prompt = false;
 		/* Input from a pipe is not echoed by a terminal: echo it,
 		 * so the transcript reads as the conversation did. */
 		char *shown = chat_escape(c->line, l == CHAT_LINE_OK ? len : 0,
 		    CHAT_MAX_LINE);
 		if (shown == NULL) {
-			say("\nout of memory; the chat ends\n");
+			say("out of memory; the chat ends\n");
 			return CHAT_EXIT_LOST;
 		}
 		if (!c->tty || l == CHAT_LINE_EOF) {
