@@ -294,3 +294,144 @@ Test(mpchat, server_killed_both_end)
 	expect_exit(&ana, 1);
 	expect_exit(&bob, 1);
 }
+
+/* Like expect_line, skipping prompts that news interrupted. */
+static void
+expect_news(struct mp_test_child *ch, const char *want)
+{
+	static char line[LINE_MAX_TEST];
+	ssize_t n;
+	do {
+		n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
+	} while (n >= 0 && strstr(line, ", your turn] > ") != NULL &&
+	    line[n - 1] == ' ');
+	cr_assert(n >= 0, "no line, expected \"%s\"", want);
+	cr_assert_str_eq(line, want);
+}
+
+Test(mpchat, bad_input_rejected_or_escaped)
+{
+	struct mp_test_child srv, ana, bob;
+	start_server("127.0.0.1:0", &srv);
+	seat_two(&ana, &bob);
+	static char big[6000];
+	memset(big, 'x', 5000);
+	big[5000] = '\0';
+	type(&ana, big);
+	expect_line(&ana, "[ana, your turn] > ");
+	expect_line(&ana, "line too long (more than 4096 bytes); not sent");
+	type(&ana, "\xff\xfe" "abc");
+	expect_line(&ana, "[ana, your turn] > \\xff\\xfeabc");
+	expect_line(&ana, "the line is not valid UTF-8; not sent");
+	type(&ana, "a\x1b[31mred\x07\xe2\x80\xae!");
+	expect_line(&ana, "[ana, your turn] > a\\x1b[31mred\\x07\\u202e!");
+	expect_line(&ana, "waiting for bob...");
+	expect_line(&bob, "ana: a\\x1b[31mred\\x07\\u202e!");
+	/* The longest line that may be sent arrives whole. */
+	memset(big, 'y', 4096);
+	big[4096] = '\0';
+	exchange(&bob, "bob", &ana, "ana", big);
+	type(&ana, "/quit");
+	expect_line(&ana, "[ana, your turn] > /quit");
+	expect_line(&ana, "you left the chat");
+	expect_line(&bob, "ana left the chat");
+	expect_exit(&ana, 0);
+	expect_exit(&bob, 0);
+	stop_server(&srv);
+}
+
+/* The first CPython the harness found, for tests that need only one. */
+static const struct mp_test_python *
+one_python(void)
+{
+	const struct mp_test_python *pys;
+	size_t n = mp_test_pythons(&pys);
+	if (n == 0) {
+		cr_skip_test("no CPython found");
+	}
+	return &pys[0];
+}
+
+Test(mpchat, hostile_peer_cannot_break_a_participant)
+{
+	const struct mp_test_python *py = one_python();
+	struct mp_test_child srv, ana, mal;
+	start_server("127.0.0.1:0", &srv);
+	join("ana", &ana);
+	expect_prefix(&ana, "joined the chat at ");
+	expect_line(&ana, "waiting for a partner...");
+	const char *args[] = { addr, NULL };
+	mp_test_spawn_py(py->path, "mpchat_hostile.py", args, &mal);
+	expect_line(&ana, "mal\\x1b[2Jlory joined the chat; you write first");
+	type(&ana, "hi");
+	expect_line(&ana, "[ana, your turn] > hi");
+	expect_line(&ana, "waiting for mal\\x1b[2Jlory...");
+	expect_line(&mal, "hi");
+	expect_line(&ana, "(a malformed message was ignored)");
+	expect_line(&ana, "(a malformed message was ignored)");
+	static char want[LINE_MAX_TEST];
+	int n = snprintf(want, sizeof(want), "mal\\x1b[2Jlory: ");
+	memset(want + n, 'x', 4096);
+	snprintf(want + n + 4096, sizeof(want) - (size_t)n - 4096,
+	    " [truncated]");
+	expect_line(&ana, want);
+	expect_news(&ana, "mal\\x1b[2Jlory: \\x1b]0;pwned\\x07\\u202eevil\\x9b"
+	    "\xf0\x9f\x98\x80");
+	expect_news(&ana, "mal\\x1b[2Jlory left the chat");
+	expect_exit(&ana, 0);
+	expect_line(&mal, "done");
+	expect_exit(&mal, 0);
+	stop_server(&srv);
+}
+
+/* One conversation between mpchat (C) and examples/mpchat_client.py. */
+static void
+chat_with_python(const struct mp_test_python *py, bool python_first)
+{
+	struct mp_test_child srv, c, p;
+	start_server("127.0.0.1:0", &srv);
+	char script[4096];
+	snprintf(script, sizeof(script), "%s",
+	    mp_test_src("examples/mpchat_client.py"));
+	const char *pargv[] = { py->path, script, "pyo", addr, NULL };
+	if (python_first) {
+		mp_test_spawn(pargv, &p);
+		expect_line(&p, "waiting for a partner...");
+		join("cleo", &c);
+		expect_prefix(&c, "joined the chat at ");
+		expect_line(&c, "chatting with pyo; pyo writes first");
+		expect_line(&p, "cleo joined the chat; you write first");
+		expect_line(&c, "waiting for pyo...");
+		type(&p, "hello from python");
+		expect_line(&c, "pyo: hello from python");
+	} else {
+		join("cleo", &c);
+		expect_prefix(&c, "joined the chat at ");
+		expect_line(&c, "waiting for a partner...");
+		mp_test_spawn(pargv, &p);
+		expect_line(&c, "pyo joined the chat; you write first");
+	}
+	exchange(&c, "cleo", &p, "pyo", "hello from C, ça va?");
+	type(&p, "bien");
+	expect_line(&c, "pyo: bien");
+	exchange(&c, "cleo", &p, "pyo", "bye then");
+	close(p.in_fd);
+	p.in_fd = -1;
+	expect_line(&p, "you left the chat");
+	expect_line(&c, "pyo left the chat");
+	int st = mp_test_wait(&p, WAIT_MS);
+	cr_assert_eq(st, 0, "python %s exited with %d", py->label, st);
+	expect_exit(&c, 0);
+	stop_server(&srv);
+}
+
+Test(mpchat, cpython_participant_in_either_seat)
+{
+	const struct mp_test_python *pys;
+	size_t n = mp_test_pythons(&pys);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(stderr, "mpchat with python %s\n", pys[i].label);
+		chat_with_python(&pys[i], false);
+		chat_with_python(&pys[i], true);
+	}
+}
