@@ -35,6 +35,8 @@ def main(name, addr):
                     authkey=os.environb[b'MPROC_AUTHKEY'])
     m.connect()
     seats, me = m.get_seats(), (name, '%d-py' % os.getpid())
+    if seats.get('mode') == 'free':
+        sys.exit('mpchat_client.py: this server is free-order; I only alternate')
     seat = next((s for s in (1, 2) if seats.setdefault(s, me) == me), 0)
     if not seat:
         sys.exit('mpchat: the chat is full')

@@ -8,6 +8,13 @@
 
 MP_TEST_SUITE(mpchat);
 
+/* A prompt alone on its line: news came before anything was typed. */
+static bool
+is_prompt(const char *line, ssize_t n)
+{
+	return n >= 5 && line[0] == '[' && strcmp(line + n - 4, "] > ") == 0;
+}
+
 /* Failure guards only: every step waits for a line the program prints. */
 #define WAIT_MS 60000
 #define KEY "chat-test-key"
@@ -25,13 +32,21 @@ mpchat(void)
 
 /* `mpchat serve --listen listen`; addr gets the address it prints. */
 static void
-start_server(const char *listen, struct mp_test_child *srv)
+start_server_with(const char *listen, const char *opt,
+    struct mp_test_child *srv)
 {
 	setenv("MPROC_AUTHKEY", KEY, 1);
-	const char *argv[] = { mpchat(), "serve", "--listen", listen, NULL };
+	const char *argv[] = { mpchat(), "serve", "--listen", listen, opt,
+		NULL };
 	mp_test_spawn(argv, srv);
 	ssize_t n = mp_test_read_line(srv->out_fd, addr, sizeof(addr), WAIT_MS);
 	cr_assert(n > 0, "mpchat serve printed no address");
+}
+
+static void
+start_server(const char *listen, struct mp_test_child *srv)
+{
+	start_server_with(listen, NULL, srv);
 }
 
 static void
@@ -72,8 +87,7 @@ expect_prefix(struct mp_test_child *ch, const char *prefix)
 	ssize_t n;
 	do {
 		n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
-	} while (n >= 0 && strstr(line, ", your turn] > ") != NULL &&
-	    line[n - 1] == ' ');
+	} while (n >= 0 && is_prompt(line, n));
 	cr_assert(n >= 0, "no line, expected \"%s...\"", prefix);
 	cr_assert(strncmp(line, prefix, strlen(prefix)) == 0,
 	    "got \"%s\", expected \"%s...\"", line, prefix);
@@ -303,8 +317,7 @@ expect_news(struct mp_test_child *ch, const char *want)
 	ssize_t n;
 	do {
 		n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
-	} while (n >= 0 && strstr(line, ", your turn] > ") != NULL &&
-	    line[n - 1] == ' ');
+	} while (n >= 0 && is_prompt(line, n));
 	cr_assert(n >= 0, "no line, expected \"%s\"", want);
 	cr_assert_str_eq(line, want);
 }
@@ -434,4 +447,33 @@ Test(mpchat, cpython_participant_in_either_seat)
 		chat_with_python(&pys[i], false);
 		chat_with_python(&pys[i], true);
 	}
+}
+
+Test(mpchat, free_order_both_write_when_they_like)
+{
+	struct mp_test_child srv, ana, bob;
+	start_server_with("127.0.0.1:0", "--free", &srv);
+	join("ana", &ana);
+	expect_prefix(&ana, "joined the chat at ");
+	expect_line(&ana, "waiting for a partner...");
+	join("bob", &bob);
+	expect_prefix(&bob, "joined the chat at ");
+	expect_line(&bob, "chatting with ana; write whenever you like");
+	expect_line(&ana, "bob joined the chat; write whenever you like");
+	type(&ana, "one");
+	type(&ana, "two");
+	expect_news(&ana, "[ana] > one");
+	expect_news(&ana, "[ana] > two");
+	expect_news(&bob, "ana: one");
+	expect_news(&bob, "ana: two");
+	type(&bob, "three");
+	expect_news(&bob, "[bob] > three");
+	expect_news(&ana, "bob: three");
+	type(&bob, "/quit");
+	expect_news(&bob, "[bob] > /quit");
+	expect_news(&bob, "you left the chat");
+	expect_news(&ana, "bob left the chat");
+	expect_exit(&ana, 0);
+	expect_exit(&bob, 0);
+	stop_server(&srv);
 }

@@ -28,6 +28,7 @@
 #define TICK_MS 500
 #define DEAD_MS 4000
 #define CALL_TIMEOUT_MS 5000
+#define FREE_POLL_MS 100
 
 /* Not an exit status: the conversation goes on. */
 #define GOING (-1)
@@ -42,6 +43,7 @@ struct chat {
 	char *partner;          /* escaped for display; NULL until known */
 	int seat;
 	bool tty;
+	bool free_order;        /* serve --free: no turns */
 	int64_t beats;
 	int64_t next_tick;
 	int64_t partner_beat;
@@ -215,7 +217,8 @@ on_message(struct chat *c, const mp_obj_t *msg, bool *said)
 		say("%s left the chat\n", w);
 		rv = CHAT_EXIT_OK;
 	} else if (strcmp(kind, "join") == 0 && c->partner == NULL) {
-		say("%s joined the chat; you write first\n", w);
+		say("%s joined the chat; %s\n", w, c->free_order ?
+		    "write whenever you like" : "you write first");
 		met_partner(c, w);
 		w = NULL;
 	}
@@ -304,11 +307,54 @@ while_typing(struct chat *c, bool *reprompt)
 	return rv;
 }
 
+/* What send_line returns, besides GOING and exit statuses, when the line
+ * was not sent and the user may type another. */
+#define RETRY (-2)
+
+/* A line (or the end of the input) the user typed: echo, check, send. */
+static int
+send_line(struct chat *c, enum chat_line l, size_t len)
+{
+	at_prompt = false;
+	/* Input from a pipe is not echoed by a terminal: echo it, so the
+	 * transcript reads as the conversation did. */
+	char *shown = chat_escape(c->line, l == CHAT_LINE_OK ? len : 0,
+	    CHAT_MAX_LINE);
+	if (shown == NULL) {
+		say("out of memory; the chat ends\n");
+		return CHAT_EXIT_LOST;
+	}
+	if (!c->tty || l == CHAT_LINE_EOF) {
+		say("%s\n", shown);
+	}
+	mp_free(shown);
+	if (l == CHAT_LINE_LONG) {
+		say("line too long (more than %d bytes); not sent\n",
+		    CHAT_MAX_LINE);
+		return RETRY;
+	}
+	if (l == CHAT_LINE_EOF || strcmp(c->line, "/quit") == 0) {
+		/* Leaving goes on even if the server is gone. */
+		(void)send_msg(c, "bye", mp_str(""));
+		say("you left the chat\n");
+		return CHAT_EXIT_OK;
+	}
+	mp_obj_t *text = NULL;
+	int rv = mp_str_new(c->line, len, &text);
+	if (rv == -EINVAL) {
+		say("the line is not valid UTF-8; not sent\n");
+		return RETRY;
+	}
+	rv = rv == 0 ? send_msg(c, "say", text) : rv;
+	return rv == 0 ? GOING : server_lost(rv);
+}
+
 /* My turn: one line from the input, checked, sent. */
 static int
 write_turn(struct chat *c)
 {
-	for (;;) {
+	int rv = RETRY;
+	while (rv == RETRY) {
 		say("[%s, your turn] > ", c->name);
 		at_prompt = true;
 		enum chat_line l;
@@ -317,48 +363,67 @@ write_turn(struct chat *c)
 		do {
 			l = chat_reader_line(&c->in, c->line, &len, TICK_MS);
 			if (l == CHAT_LINE_TIMEOUT) {
-				int rv = while_typing(c, &reprompt);
+				rv = while_typing(c, &reprompt);
 				if (rv != GOING) {
 					return rv;
 				}
 			}
 		} while (l == CHAT_LINE_TIMEOUT && !reprompt);
-		if (reprompt) {
-			continue;
+		rv = reprompt ? RETRY : send_line(c, l, len);
+	}
+	return rv;
+}
+
+/* Show every message waiting in my inbox; *news tells if there was one. */
+static int
+drain(struct chat *c, bool *news)
+{
+	int rv = tick(c);
+	while (rv == GOING) {
+		mp_obj_t *msg = NULL;
+		rv = mp_proxy_queue_get(c->inbox, MP_NOWAIT, &msg);
+		if (rv == -EAGAIN) {
+			return GOING;
 		}
-		at_prompt = false;
-		/* Input from a pipe is not echoed by a terminal: echo it,
-		 * so the transcript reads as the conversation did. */
-		char *shown = chat_escape(c->line, l == CHAT_LINE_OK ? len : 0,
-		    CHAT_MAX_LINE);
-		if (shown == NULL) {
-			say("out of memory; the chat ends\n");
-			return CHAT_EXIT_LOST;
+		if (rv != 0) {
+			return server_lost(rv);
 		}
-		if (!c->tty || l == CHAT_LINE_EOF) {
-			say("%s\n", shown);
+		bool said = false;
+		rv = on_message(c, msg, &said);
+		mp_obj_unref(msg);
+		*news = true;
+	}
+	return rv;
+}
+
+/*
+ * Free order (serve --free): both write whenever they like. The input is
+ * polled in short slices and the inbox drained between them, so a line
+ * shows at most FREE_POLL_MS after it arrives, without a thread.
+ */
+static int
+free_chat(struct chat *c)
+{
+	bool prompt = true;
+	for (;;) {
+		if (prompt) {
+			say("[%s] > ", c->name);
+			at_prompt = true;
 		}
-		mp_free(shown);
-		if (l == CHAT_LINE_LONG) {
-			say("line too long (more than %d bytes); not sent\n",
-			    CHAT_MAX_LINE);
-			continue;
+		size_t len = 0;
+		enum chat_line l = chat_reader_line(&c->in, c->line, &len,
+		    FREE_POLL_MS);
+		int rv;
+		if (l == CHAT_LINE_TIMEOUT) {
+			prompt = false;
+			rv = drain(c, &prompt);
+		} else {
+			prompt = true;
+			rv = send_line(c, l, len);
 		}
-		if (l == CHAT_LINE_EOF || strcmp(c->line, "/quit") == 0) {
-			/* Leaving goes on even if the server is gone. */
-			mp_obj_t *empty = mp_str("");
-			(void)send_msg(c, "bye", empty);
-			say("you left the chat\n");
-			return CHAT_EXIT_OK;
+		if (rv != GOING && rv != RETRY) {
+			return rv;
 		}
-		mp_obj_t *text = NULL;
-		int rv = mp_str_new(c->line, len, &text);
-		if (rv == -EINVAL) {
-			say("the line is not valid UTF-8; not sent\n");
-			continue;
-		}
-		rv = rv == 0 ? send_msg(c, "say", text) : rv;
-		return rv == 0 ? GOING : server_lost(rv);
 	}
 }
 
@@ -458,6 +523,18 @@ open_objects(struct chat *c, const struct chat_opts *o)
 	}
 	c->inbox = in1;
 	c->outbox = in2;
+	/* The server says how the chat goes, so both sides agree. */
+	mp_obj_t *k = mp_str("mode");
+	mp_obj_t *mode = NULL;
+	rv = k == NULL ? -ENOMEM : mp_proxy_dict_get(c->seats, k, &mode);
+	mp_obj_unref(k);
+	c->free_order = rv == 0 && mp_obj_type(mode) == MP_TYPE_STR &&
+	    strcmp(mp_str_data(mode, NULL), "free") == 0;
+	mp_obj_unref(mode);
+	if (rv != 0 && rv != -ENOENT) {
+		fprintf(stderr, "mpchat: %s\n", mp_strerror(rv));
+		return CHAT_EXIT_LOST;
+	}
 	return GOING;
 }
 
@@ -482,9 +559,17 @@ converse(struct chat *c)
 		if (rv != 0) {
 			return server_lost(rv);
 		}
-		say("chatting with %s; %s writes first\n", c->partner,
-		    c->partner);
+		if (c->free_order) {
+			say("chatting with %s; write whenever you like\n",
+			    c->partner);
+		} else {
+			say("chatting with %s; %s writes first\n", c->partner,
+			    c->partner);
+		}
 		rv = GOING;
+	}
+	if (rv == GOING && c->free_order) {
+		return free_chat(c);
 	}
 	for (bool mine = c->seat == 1; rv == GOING; mine = !mine) {
 		rv = mine ? write_turn(c) : read_turn(c);

@@ -13,7 +13,7 @@ static mp_manager_server_t *server;
 static void
 usage(FILE *f)
 {
-	fputs("usage: mpchat serve [--listen ADDRESS] [options]\n"
+	fputs("usage: mpchat serve [--listen ADDRESS] [--free] [options]\n"
 	    "       mpchat join NAME [--connect ADDRESS] [options]\n"
 	    "\n"
 	    "A chat between two people through a manager server (the\n"
@@ -22,6 +22,8 @@ usage(FILE *f)
 	    "\n"
 	    "  --listen ADDRESS       serve: HOST:PORT, :PORT or a Unix socket\n"
 	    "                         path (default " CHAT_DEFAULT_ADDRESS ")\n"
+	    "  --free                 serve: no turns, both write whenever\n"
+	    "                         they like\n"
 	    "  --connect ADDRESS      join: the server's address (same forms,\n"
 	    "                         default " CHAT_DEFAULT_ADDRESS ")\n"
 	    "  --authkey-file FILE    read the authkey from FILE (all bytes)\n"
@@ -86,7 +88,7 @@ on_signal(int sig)
 }
 
 int
-chat_serve(const struct chat_opts *o, bool verbose)
+chat_serve(const struct chat_opts *o, bool verbose, bool free_order)
 {
 	struct mp_manager_server_opts so = { 0 };
 	/* Chat lines are short: a client sending more is cut off before
@@ -106,16 +108,35 @@ chat_serve(const struct chat_opts *o, bool verbose)
 		{ CHAT_INBOX2, "Queue" },
 		{ CHAT_SEATS, "dict" },
 	};
+	/* The seats dict starts as {"mode": "free"} for a free-order chat:
+	 * both participants read how the chat goes from there. */
+	mp_obj_t *mode = mp_dict_new();
+	mp_obj_t *seats_args = NULL;
+	if (mode != NULL && free_order) {
+		rv = mp_dict_set(mode, mp_str("mode"), mp_str("free"));
+	}
+	if (rv != 0) {
+		mp_obj_unref(mode);
+		mode = NULL;
+	}
+	seats_args = mode == NULL ? NULL : mp_tuple_of(1, mode);
+	if (seats_args == NULL) {
+		fputs("mpchat: out of memory\n", stderr);
+		mp_manager_server_close(server);
+		return CHAT_EXIT_LOST;
+	}
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
 		rv = mp_manager_server_register_shared(server, shared[i][0],
-		    shared[i][1], NULL);
+		    shared[i][1], i == 2 ? seats_args : NULL);
 		if (rv != 0) {
 			fprintf(stderr, "mpchat: cannot register %s: %s\n",
 			    shared[i][0], mp_strerror(rv));
+			mp_obj_unref(seats_args);
 			mp_manager_server_close(server);
 			return CHAT_EXIT_LOST;
 		}
 	}
+	mp_obj_unref(seats_args);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -154,6 +175,7 @@ main(int argc, char **argv)
 	const char *name = NULL;
 	bool have_key = false;
 	bool verbose = false;
+	bool free_order = false;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +185,9 @@ main(int argc, char **argv)
 		} else if (serve && (strcmp(a, "-v") == 0 ||
 		    strcmp(a, "--verbose") == 0)) {
 			verbose = true;
+			continue;
+		} else if (serve && strcmp(a, "--free") == 0) {
+			free_order = true;
 			continue;
 		} else if (a[0] != '-' && !serve && name == NULL) {
 			name = a;
@@ -210,5 +235,5 @@ main(int argc, char **argv)
 			return rv;
 		}
 	}
-	return serve ? chat_serve(&o, verbose) : chat_join(&o, name);
+	return serve ? chat_serve(&o, verbose, free_order) : chat_join(&o, name);
 }

@@ -84,7 +84,7 @@ char *chat_escape(const char *text, size_t len, size_t max_in);
  * character, no space and no colon. */
 bool chat_name_ok(const char *name);
 
-int chat_serve(const struct chat_opts *o, bool verbose);
+int chat_serve(const struct chat_opts *o, bool verbose, bool free_order);
 int chat_join(const struct chat_opts *o, const char *name);
 
 #endif
