@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_mpchat.c: the mpchat program: two people, their turns, and what ends a chat. */
+/* test_mpchat.c: the mpchat program: turns, refusals, and what ends a chat. */
 #include "harness/harness.h"
 
 #include <fcntl.h>

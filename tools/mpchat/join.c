@@ -87,6 +87,20 @@ server_lost(int rv)
 	return CHAT_EXIT_LOST;
 }
 
+/*
+ * A get that fails to decode its reply took the message off the queue:
+ * say so and go on, rather than end the chat for one bad message.
+ */
+static bool
+unreadable(int rv)
+{
+	if (rv != MP_EPICKLE && rv != MP_EFORBIDDEN && rv != -EPROTO) {
+		return false;
+	}
+	say("(an unreadable message was dropped: %s)\n", mp_strerror(rv));
+	return true;
+}
+
 /* A tuple of three new references, or NULL (all released). */
 static mp_obj_t *
 tuple3(mp_obj_t *a, mp_obj_t *b, mp_obj_t *c)
@@ -239,7 +253,7 @@ wait_partner(struct chat *c)
 			bool said = false;
 			rv = on_message(c, msg, &said);
 			mp_obj_unref(msg);
-		} else if (rv == -ETIMEDOUT) {
+		} else if (rv == -ETIMEDOUT || unreadable(rv)) {
 			rv = GOING;
 		} else {
 			return server_lost(rv);
@@ -266,7 +280,7 @@ read_turn(struct chat *c)
 		if (rv == 0) {
 			rv = on_message(c, msg, &said);
 			mp_obj_unref(msg);
-		} else if (rv == -ETIMEDOUT) {
+		} else if (rv == -ETIMEDOUT || unreadable(rv)) {
 			rv = GOING;
 		} else {
 			return server_lost(rv);
@@ -295,6 +309,10 @@ while_typing(struct chat *c, bool *reprompt)
 	mp_obj_t *msg = NULL;
 	rv = mp_proxy_queue_get(c->inbox, MP_NOWAIT, &msg);
 	if (rv == -EAGAIN) {
+		return GOING;
+	}
+	if (unreadable(rv)) {
+		*reprompt = true;
 		return GOING;
 	}
 	if (rv != 0) {
@@ -385,13 +403,17 @@ drain(struct chat *c, bool *news)
 		if (rv == -EAGAIN) {
 			return GOING;
 		}
+		*news = true;
+		if (unreadable(rv)) {
+			rv = GOING;
+			continue;
+		}
 		if (rv != 0) {
 			return server_lost(rv);
 		}
 		bool said = false;
 		rv = on_message(c, msg, &said);
 		mp_obj_unref(msg);
-		*news = true;
 	}
 	return rv;
 }
