@@ -397,12 +397,23 @@ Test(mpchat, hostile_peer_cannot_break_a_participant)
 	stop_server(&srv);
 }
 
-/* One conversation between mpchat (C) and examples/mpchat_client.py. */
+/*
+ * One conversation between mpchat (C) and examples/mpchat_client.py;
+ * python_first also puts the server on a Unix socket.
+ */
 static void
 chat_with_python(const struct mp_test_python *py, bool python_first)
 {
 	struct mp_test_child srv, c, p;
-	start_server("127.0.0.1:0", &srv);
+	char dir[] = "/tmp/mpchat-test-XXXXXX";
+	char path[600];
+	if (python_first) {
+		cr_assert_not_null(mkdtemp(dir));
+		snprintf(path, sizeof(path), "%s/chat.sock", dir);
+	} else {
+		snprintf(path, sizeof(path), "127.0.0.1:0");
+	}
+	start_server(path, &srv);
 	char script[4096];
 	snprintf(script, sizeof(script), "%s",
 	    mp_test_src("examples/mpchat_client.py"));
@@ -436,6 +447,9 @@ chat_with_python(const struct mp_test_python *py, bool python_first)
 	cr_assert_eq(st, 0, "python %s exited with %d", py->label, st);
 	expect_exit(&c, 0);
 	stop_server(&srv);
+	if (python_first) {
+		cr_assert_eq(rmdir(dir), 0);
+	}
 }
 
 Test(mpchat, cpython_participant_in_either_seat)
