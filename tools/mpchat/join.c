@@ -449,7 +449,8 @@ free_chat(struct chat *c)
 	}
 }
 
-/* The name in a seat's (name, nonce) token, escaped; NULL if odd. */
+/* The name in a seat's (name, nonce) token, escaped ("someone" when the
+ * token has another shape); NULL when memory runs out. */
 static char *
 holder_name(const mp_obj_t *holder)
 {
