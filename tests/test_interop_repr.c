@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_interop_repr.c: mp_obj_repr and mp_obj_str print what every installed CPython prints. */
+/* test_interop_repr.c: repr and str text equal every CPython's. */
 #include "harness/harness.h"
 #include "core/internal.h"
 
@@ -442,4 +442,52 @@ Test(interop_repr, corpus_matches_every_cpython, .timeout = 300)
 	}
 	corpus_free(&c);
 	cr_assert_eq(bad, 0, "%zu values print differently", bad);
+}
+
+/*
+ * Strict UTF-8 validation agrees with CPython's decoder on byte strings
+ * built from the bytes at every boundary of the encoding tables.
+ */
+Test(interop_repr, utf8_validation_matches_cpython)
+{
+	static const uint8_t pick[] = { 0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90,
+		0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed,
+		0xee, 0xef, 0xf0, 0xf3, 0xf4, 0xf5, 0xf8, 0xff };
+	static char want[20000 + 200 + 1];
+	size_t w = 0;
+	uint64_t state = 7;
+	size_t valid = 0;
+	for (int i = 0; i < 20000; i++) {
+		state = state * UINT64_C(6364136223846793005) +
+		    UINT64_C(1442695040888963407);
+		size_t n = 1 + (state >> 60) % 6;
+		char s[6];
+		for (size_t k = 0; k < n; k++) {
+			s[k] = (char)pick[(state >> (8 * k)) % sizeof(pick)];
+		}
+		mp_obj_t *o = NULL;
+		int rv = mp_str_new(s, n, &o);
+		cr_assert(rv == 0 || rv == -EINVAL, "%s", mp_err_name(rv));
+		mp_obj_unref(o);
+		want[w++] = rv == 0 ? '1' : '0';
+		valid += rv == 0;
+		if ((i + 1) % 100 == 0) {
+			want[w++] = '\n';
+		}
+	}
+	want[w] = '\0';
+	cr_assert(valid > 300 && valid < 19700, "a mix: %zu valid", valid);
+	const struct mp_test_python *pys;
+	size_t np = mp_test_pythons(&pys);
+	cr_assert_gt(np, 0, "no CPython found to compare with");
+	for (size_t i = 0; i < np; i++) {
+		char *out = NULL;
+		int st = mp_test_run_py(&pys[i], "repr_utf8.py", NULL, NULL, 0,
+		    &out, NULL, NULL);
+		cr_assert_eq(st, 0, "python %s exited with %d", pys[i].label,
+		    st);
+		cr_assert_str_eq(out, want, "python %s disagrees",
+		    pys[i].label);
+		free(out);
+	}
 }

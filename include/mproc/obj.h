@@ -218,8 +218,10 @@ MP_API int mp_obj_hash(const mp_obj_t *o, uint64_t *out);
  * mp_obj_repr: the text CPython's repr() gives for the same value, such as
  * "['Process-1', 42, None, 'hello']", "{'a': (1,)}", "b'\x00'", "-0.0",
  * "inf", "\"it's\"". mp_obj_str: what str() gives (the text itself for a
- * str, repr otherwise), which is what print() shows. The NUL-terminated
- * string is released with mp_free. Return 0 or -ENOMEM.
+ * str, the message for an exception of module builtins, as
+ * BaseException.__str__ builds it, repr otherwise), which is what print()
+ * shows. The NUL-terminated string is released with mp_free. Return 0 or
+ * -ENOMEM.
  */
 MP_API int mp_obj_repr(const mp_obj_t *o, char **out);
 MP_API int mp_obj_str(const mp_obj_t *o, char **out);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/compare.c: Python's == and hash() over mp_obj_t, deep and consistent with each other. */
+/* obj/compare.c: Python's == and hash(), deep and consistent. */
 #include "obj/obj_impl.h"
 
 #include <math.h>
@@ -34,7 +34,8 @@ seq_equal(const mp_obj_t *a, const mp_obj_t *b)
 		return false;
 	}
 	for (size_t i = 0; i < a->u.seq.len; i++) {
-		if (!mp__obj_equal_inner(a->u.seq.items[i], b->u.seq.items[i])) {
+		if (!mp__obj_equal_inner(a->u.seq.items[i],
+		    b->u.seq.items[i])) {
 			return false;
 		}
 	}

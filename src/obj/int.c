@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/int.c: arbitrary-length ints: parsing, two's complement bytes, decimal text, hashing. */
+/* obj/int.c: ints of any length: parse, bytes, decimal text, hash. */
 #include "obj/obj_impl.h"
 
 #include <math.h>
@@ -10,13 +10,6 @@
 /* Python's numeric hash works modulo this Mersenne prime (sys.hash_info). */
 #define HASH_BITS 61
 #define HASH_MOD (((uint64_t)1 << HASH_BITS) - 1)
-
-void
-mp__int_fini(mp_obj_t *o)
-{
-	/* The limbs of a big int live in the same allocation as the object. */
-	(void)o;
-}
 
 /*
  * Build an int from sign and magnitude (n limbs, least significant
@@ -38,7 +31,7 @@ int_from_mag(bool neg, const uint32_t *limbs, size_t n)
 			return mp_int((int64_t)mag);
 		}
 		if (neg && mag <= (uint64_t)INT64_MAX + 1) {
-			/* Negate in unsigned arithmetic: -2^63 has no positive twin. */
+			/* Negate unsigned: -2^63 has no positive twin. */
 			return mp_int((int64_t)(0 - mag));
 		}
 	}
@@ -98,7 +91,7 @@ mp_int_from_str(const char *s, mp_obj_t **out)
 	size_t n = 0;
 	size_t i = 0;
 	while (i < nd) {
-		/* Take up to 9 digits at a time: limbs = limbs * 10^k + chunk. */
+		/* Up to 9 digits at a time: limbs = limbs * 10^k + chunk. */
 		uint32_t chunk = 0;
 		uint32_t mul = 1;
 		for (size_t k = 0; k < 9 && i < nd; k++, i++) {
@@ -194,8 +187,10 @@ mp_int_to_bytes(const mp_obj_t *o, uint8_t **out, size_t *len)
 	}
 	unsigned carry = 1;
 	for (size_t i = 0; i < nb; i++) {
-		unsigned byte = i / 4 < n ? (limbs[i / 4] >> (8 * (i % 4))) & 0xff
-		    : 0;
+		unsigned byte = 0;
+		if (i / 4 < n) {
+			byte = (limbs[i / 4] >> (8 * (i % 4))) & 0xff;
+		}
 		if (neg) {
 			byte = (~byte & 0xff) + carry;
 			carry = byte >> 8;
@@ -291,36 +286,50 @@ mp__int_equal(const mp_obj_t *a, const mp_obj_t *b)
 	return n == 0 || memcmp(la, lb, n * sizeof(uint32_t)) == 0;
 }
 
+/*
+ * Limbs of an integral double's magnitude a (below 2^1024, so at most 32
+ * limbs plus the spill of the shift); returns their count.
+ */
+static size_t
+double_mag(double a, uint32_t dl[34])
+{
+	int e;
+	double m = frexp(a, &e);
+	if (m == 0) {
+		return 0;
+	}
+	/* a = mant * 2^(e - 53) exactly, with mant a 53-bit integer. */
+	uint64_t mant = (uint64_t)ldexp(m, 53);
+	int shift = e - 53;
+	if (shift < 0) {
+		mant >>= -shift; /* only zero bits go: a is integral */
+		shift = 0;
+	}
+	size_t word = (size_t)shift / 32;
+	unsigned __int128 v = (unsigned __int128)mant << (shift % 32);
+	for (size_t k = 0; k < 3; k++) {
+		dl[word + k] = (uint32_t)(v >> (32 * k));
+	}
+	size_t n = word + 3;
+	while (n > 0 && dl[n - 1] == 0) {
+		n--;
+	}
+	return n;
+}
+
 bool
 mp__int_equal_double(const mp_obj_t *a, double d)
 {
-	if (!isfinite(d) || floor(d) != d) {
+	/*
+	 * Doubles of magnitude 2^52 and above are all integral; below, the
+	 * int64_t round trip tells. (No floor(): the library does not link
+	 * libm.)
+	 */
+	if (!isfinite(d) || (fabs(d) < 0x1p52 && d != (double)(int64_t)d)) {
 		return false;
 	}
-	/* |d| is an integer below 2^1024: at most 32 limbs. */
 	uint32_t dl[34] = { 0 };
-	int e;
-	double m = frexp(fabs(d), &e);
-	size_t dn = 0;
-	if (m != 0) {
-		/* d = mant * 2^(e - 53) exactly, with mant a 53-bit integer. */
-		uint64_t mant = (uint64_t)ldexp(m, 53);
-		int shift = e - 53;
-		if (shift < 0) {
-			mant >>= -shift; /* only zero bits go: d is integral */
-			shift = 0;
-		}
-		size_t word = (size_t)shift / 32;
-		unsigned bit = (unsigned)shift % 32;
-		unsigned __int128 v = (unsigned __int128)mant << bit;
-		for (size_t k = 0; k < 3; k++) {
-			dl[word + k] = (uint32_t)(v >> (32 * k));
-		}
-		dn = word + 3;
-		while (dn > 0 && dl[dn - 1] == 0) {
-			dn--;
-		}
-	}
+	size_t dn = double_mag(fabs(d), dl);
 	uint32_t ta[2];
 	const uint32_t *la;
 	bool na;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/obj.c: reference counting, scalars, str, bytes, tuples, lists and instances. */
+/* obj/obj.c: refcounts, scalars, str, bytes, tuple, list, instance. */
 #include "obj/obj_impl.h"
 
 #include <math.h>
@@ -50,13 +50,15 @@ release_items(mp_obj_t **items, size_t n)
 	}
 }
 
+/*
+ * Strings, bytes, tuples and big ints keep their payload in the same
+ * block as the header, so only containers with separate arrays and
+ * instances have more to release.
+ */
 static void
 obj_free(mp_obj_t *o)
 {
 	switch (o->type) {
-	case MP_TYPE_INT:
-		mp__int_fini(o);
-		break;
 	case MP_TYPE_TUPLE:
 		release_items(o->u.seq.items, o->u.seq.len);
 		break;

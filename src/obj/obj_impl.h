@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/obj_impl.h: the layout of mp_obj_t and helpers shared by src/obj/ (internal). */
+/* obj/obj_impl.h: mp_obj_t's layout, shared by src/obj/ (internal). */
 #ifndef MP_OBJ_IMPL_H
 #define MP_OBJ_IMPL_H
 
@@ -55,7 +55,7 @@ struct mp_obj {
 		struct mp__int i;
 		double f;
 		struct {
-			char *data; /* NUL-terminated, stored after the header */
+			char *data; /* NUL-terminated, after the header */
 			size_t len;
 		} s;
 		struct {
@@ -78,7 +78,6 @@ struct mp_obj {
 mp_obj_t *mp__obj_alloc(enum mp_type type, size_t extra);
 
 /* int.c */
-void mp__int_fini(mp_obj_t *o);
 /* Decimal text of an int into b. */
 int mp__int_format(const mp_obj_t *o, struct mp__buf *b);
 bool mp__int_equal(const mp_obj_t *a, const mp_obj_t *b);
@@ -91,8 +90,6 @@ double mp__int_to_double(const mp_obj_t *o);
 
 /* table.c */
 void mp__table_fini(struct mp__table *t);
-int mp__table_lookup(const struct mp__table *t, const mp_obj_t *key,
-    uint64_t hash, size_t *pos);
 bool mp__table_equal(const mp_obj_t *a, const mp_obj_t *b);
 
 /* utf8.c */

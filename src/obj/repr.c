@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/repr.c: repr() and str() text of values, character for character as CPython prints them. */
+/* obj/repr.c: repr() and str() text, exactly as CPython prints it. */
 #include "obj/obj_impl.h"
 
 #include <math.h>
@@ -215,8 +215,8 @@ float_repr(double v, struct mp__buf *b)
 	const char *sign = v < 0 ? "-" : "";
 	/* float_repr_style 'r': exponent form outside 1e-4 <= |v| < 1e16. */
 	if (e < -4 || e >= 16) {
-		snprintf(s, sizeof(s), "%s%c%s%s%se%c%02d", sign, d[0],
-		    n > 1 ? "." : "", d + 1, "", e < 0 ? '-' : '+', abs(e));
+		snprintf(s, sizeof(s), "%s%c%s%se%c%02d", sign, d[0],
+		    n > 1 ? "." : "", d + 1, e < 0 ? '-' : '+', abs(e));
 	} else if (e < 0) {
 		snprintf(s, sizeof(s), "%s0.%.*s%s", sign, -e - 1,
 		    "0000", d);

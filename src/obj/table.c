@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/table.c: the insertion-ordered hash table behind dict, set and frozenset. */
+/* obj/table.c: the insertion-ordered hash table of dict and set. */
 #include "obj/obj_impl.h"
 
 #include <string.h>
@@ -74,13 +74,6 @@ probe(const struct mp__table *t, const mp_obj_t *key, uint64_t hash,
 		perturb >>= PERTURB_SHIFT;
 		i = (i * 5 + (size_t)perturb + 1) & mask;
 	}
-}
-
-int
-mp__table_lookup(const struct mp__table *t, const mp_obj_t *key,
-    uint64_t hash, size_t *pos)
-{
-	return probe(t, key, hash, pos);
 }
 
 /* First empty slot for hash in a table without deleted slots. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* obj/utf8.c: strict UTF-8 decoding, as CPython's "strict" error handler accepts it. */
+/* obj/utf8.c: strict UTF-8 decoding, as CPython's strict codec. */
 #include "obj/obj_impl.h"
 
 /*

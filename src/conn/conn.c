@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/* conn/conn.c: multiprocessing.connection framing over an fd, with buffered receives. */
+#include "conn/conn_internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Shrink the send buffer back after a message made it larger than this. */
+#define SBUF_KEEP ((size_t)4 << 20)
+
+/* Where a received message goes. */
+enum dest_kind {
+	DEST_ALLOC, /* a new buffer for the caller */
+	DEST_INTO,  /* the caller's buffer */
+	DEST_VIEW,  /* a pointer into rbuf, valid until the next receive */
+};
+
+struct dest {
+	enum dest_kind kind;
+	uint8_t *buf;  /* DEST_INTO: the caller's buffer; result for the others */
+	size_t max;    /* longest acceptable message */
+	size_t len;    /* result */
+	bool owned;    /* buf was allocated for a large DEST_VIEW message */
+};
+
+int
+mp__conn_new(int fd, bool readable, bool writable, bool is_sock,
+    mp_conn_t **out)
+{
+	mp_conn_t *c = mp__calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return -ENOMEM;
+	}
+	if (readable) {
+		c->rbuf = mp__malloc(MP__CONN_RBUF_SIZE);
+		if (c->rbuf == NULL) {
+			mp__free(c);
+			return -ENOMEM;
+		}
+	}
+	c->fd = fd;
+	c->readable = readable;
+	c->writable = writable;
+	c->is_sock = is_sock;
+	c->max_message = MP_CONN_MAX_MESSAGE_DEFAULT;
+	mp__buf_init(&c->sbuf);
+	*out = c;
+	return 0;
+}
+
+int
+mp_conn_open_fd(int fd, mp_conn_t **out)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0) {
+		return -errno;
+	}
+	int type;
+	socklen_t tlen = sizeof(type);
+	bool sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0;
+	if (sock && type == SOCK_DGRAM) {
+		return -EINVAL; /* framing needs a byte stream */
+	}
+	int acc = fl & O_ACCMODE;
+	return mp__conn_new(fd, acc != O_WRONLY, acc != O_RDONLY, sock, out);
+}
+
+void
+mp_conn_close(mp_conn_t *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	/* close(2) may fail with EINTR; the fd is gone either way on Linux. */
+	close(c->fd);
+	mp__free(c->rbuf);
+	mp__free(c->pend);
+	mp__buf_fini(&c->sbuf);
+	mp__free(c);
+}
+
+int
+mp_conn_fileno(const mp_conn_t *c)
+{
+	MP_ASSERT(c != NULL);
+	return c->fd;
+}
+
+bool
+mp_conn_readable(const mp_conn_t *c)
+{
+	return c->readable;
+}
+
+bool
+mp_conn_writable(const mp_conn_t *c)
+{
+	return c->writable;
+}
+
+void
+mp_conn_set_max_message(mp_conn_t *c, size_t max)
+{
+	c->max_message = max == 0 ? MP_CONN_MAX_MESSAGE_DEFAULT : max;
+}
+
+size_t
+mp_conn_max_message(const mp_conn_t *c)
+{
+	return c->max_message;
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+/*
+ * Pipes have no MSG_NOSIGNAL. Block SIGPIPE in this thread around the
+ * write and, if the write raised it, take the pending signal away before
+ * unblocking, so the process never sees it. When the caller already blocks
+ * SIGPIPE, any pending one is theirs and is left alone.
+ */
+static ssize_t
+writev_nosignal(int fd, struct iovec *iov, int n)
+{
+	sigset_t pipe_set;
+	sigset_t old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	ssize_t r = writev(fd, iov, n);
+	int err = errno;
+	if (r < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 &&
+		    errno == EINTR) {
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return r;
+}
+
+/* Write every byte of iov[0..n), one syscall when the kernel takes it all. */
+static int
+write_iov(mp_conn_t *c, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t r;
+		if (c->is_sock && n == 1) {
+			/* send(2) skips sendmsg's msghdr and iovec copies. */
+			r = send(c->fd, iov->iov_base, iov->iov_len,
+			    MSG_NOSIGNAL);
+		} else if (c->is_sock) {
+			struct msghdr msg = { .msg_iov = iov,
+				.msg_iovlen = (size_t)n };
+			r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		} else {
+			r = writev_nosignal(c->fd, iov, n);
+		}
+		if (r < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN) {
+				/* The caller made the fd non-blocking: wait. */
+				int w = mp__fd_wait(c->fd, POLLOUT, -1);
+				if (w < 0) {
+					return w;
+				}
+				continue;
+			}
+			return -errno;
+		}
+		size_t done = (size_t)r;
+		while (n > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* Header for n bytes into h (4 or 12 bytes); returns its length. */
+static size_t
+put_header(uint8_t *h, uint64_t n)
+{
+	if (n <= 0x7FFFFFFF) {
+		h[0] = (uint8_t)(n >> 24);
+		h[1] = (uint8_t)(n >> 16);
+		h[2] = (uint8_t)(n >> 8);
+		h[3] = (uint8_t)n;
+		return 4;
+	}
+	memset(h, 0xFF, 4);
+	for (int i = 0; i < 8; i++) {
+		h[4 + i] = (uint8_t)(n >> (56 - 8 * i));
+	}
+	return 12;
+}
+
+static void
+sbuf_trim(mp_conn_t *c)
+{
+	if (c->sbuf.cap > SBUF_KEEP) {
+		mp__buf_fini(&c->sbuf);
+	}
+}
+
+int
+mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
+{
+	MP_ASSERT(c != NULL);
+	if (!c->writable) {
+		return -EBADF;
+	}
+	if (len <= MP__CONN_COPY_MAX) {
+		/* Small: header and payload in one buffer, one write. */
+		c->sbuf.len = 0;
+		int rv = mp__buf_reserve(&c->sbuf, 4 + len);
+		if (rv != 0) {
+			return rv;
+		}
+		put_header(c->sbuf.data, len);
+		if (len > 0) {
+			memcpy(c->sbuf.data + 4, buf, len);
+		}
+		struct iovec iov = { c->sbuf.data, 4 + len };
+		return write_iov(c, &iov, 1);
+	}
+	/* Large: no copy; the two iovecs still leave in one sendmsg. */
+	uint8_t h[12];
+	struct iovec iov[2] = {
+		{ h, put_header(h, len) },
+		{ (void *)buf, len },
+	};
+	return write_iov(c, iov, 2);
+}
+
+/* Send the payload that sits in sbuf after 4 reserved bytes. */
+int
+mp__conn_send_sbuf(mp_conn_t *c)
+{
+	size_t n = c->sbuf.len - 4;
+	int rv;
+	if (n <= 0x7FFFFFFF) {
+		put_header(c->sbuf.data, n);
+		struct iovec iov = { c->sbuf.data, c->sbuf.len };
+		rv = write_iov(c, &iov, 1);
+	} else {
+		uint8_t h[12];
+		struct iovec iov[2] = {
+			{ h, put_header(h, n) },
+			{ c->sbuf.data + 4, n },
+		};
+		rv = write_iov(c, iov, 2);
+	}
+	sbuf_trim(c);
+	return rv;
+}
+
+/* ---- Receiving ---------------------------------------------------------- */
+
+/*
+ * Read at most n bytes into p. With no deadline (forever) the read blocks
+ * in the kernel with no poll first: that is the fast path. With a deadline,
+ * sockets try a non-blocking recv before polling; pipes have no per-call
+ * non-blocking flag, so they poll first. Returns the byte count, 0 at end
+ * of file, -EAGAIN (nowait) or -ETIMEDOUT.
+ */
+static ssize_t
+read_some(mp_conn_t *c, void *p, size_t n, int64_t deadline, bool nowait)
+{
+	for (;;) {
+		ssize_t r;
+		if (deadline < 0 && !nowait) {
+			r = read(c->fd, p, n);
+		} else if (c->is_sock) {
+			r = recv(c->fd, p, n, MSG_DONTWAIT);
+		} else {
+			errno = EAGAIN;
+			r = -1;
+		}
+		if (r >= 0) {
+			return r;
+		}
+		if (errno == EINTR) {
+			continue;
+		}
+		if (errno != EAGAIN) {
+			return -errno;
+		}
+		int w = mp__fd_wait(c->fd, POLLIN, nowait ? 0 : deadline);
+		if (w < 0) {
+			return w;
+		}
+		if (w == 0) {
+			return nowait ? -EAGAIN : -ETIMEDOUT;
+		}
+		if (!c->is_sock) {
+			r = read(c->fd, p, n);
+			if (r >= 0) {
+				return r;
+			}
+			if (errno != EINTR && errno != EAGAIN) {
+				return -errno;
+			}
+		}
+	}
+}
+
+/* Make rbuf hold at least want (<= MP__CONN_RBUF_SIZE) unconsumed bytes. */
+static int
+need(mp_conn_t *c, size_t want, int64_t deadline, bool nowait)
+{
+	if (MP__CONN_RBUF_SIZE - c->rpos < want) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rend - c->rpos);
+		c->rend -= c->rpos;
+		c->rpos = 0;
+	}
+	while (c->rend - c->rpos < want) {
+		if (c->eof) {
+			return c->rend == c->rpos ? MP_EOF : MP_ETRUNCATED;
+		}
+		ssize_t r = read_some(c, c->rbuf + c->rend,
+		    MP__CONN_RBUF_SIZE - c->rend, deadline, nowait);
+		if (r < 0) {
+			return (int)r;
+		}
+		if (r == 0) {
+			c->eof = true;
+		}
+		c->rend += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Parse a header at p (avail bytes). Returns 0 with *hdr and *n set, the
+ * number of bytes needed when the header is incomplete, or -EPROTO.
+ */
+static int
+parse_header(const uint8_t *p, size_t avail, size_t *hdr, uint64_t *n)
+{
+	if (avail < 4) {
+		return 4;
+	}
+	uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+	if (v <= 0x7FFFFFFF) {
+		*hdr = 4;
+		*n = v;
+		return 0;
+	}
+	if (v != 0xFFFFFFFF) {
+		return -EPROTO;
+	}
+	if (avail < 12) {
+		return 12;
+	}
+	uint64_t big = 0;
+	for (int i = 4; i < 12; i++) {
+		big = big << 8 | p[i];
+	}
+	*hdr = 12;
+	*n = big;
+	return 0;
+}
+
+bool
+mp__conn_frame_buffered(const mp_conn_t *c)
+{
+	if (c->eof || c->broken) {
+		return true;
+	}
+	if (c->pend != NULL) {
+		return false;
+	}
+	size_t avail = c->rend - c->rpos;
+	size_t hdr;
+	uint64_t n;
+	int rv = parse_header(c->rbuf + c->rpos, avail, &hdr, &n);
+	if (rv < 0) {
+		return true; /* the receive fails at once */
+	}
+	return rv == 0 && n <= avail - hdr;
+}
+
+/*
+ * Finish a large message whose header is consumed: bytes land in dst
+ * until *got reaches n. On a timeout *got tells how far it came.
+ */
+static int
+recv_large(mp_conn_t *c, uint8_t *dst, size_t n, size_t *got,
+    int64_t deadline, bool nowait)
+{
+	while (*got < n) {
+		ssize_t r = 0;
+		if (!c->eof) {
+			r = read_some(c, dst + *got, n - *got, deadline, nowait);
+		}
+		if (r == 0) {
+			c->eof = true;
+			return MP_ETRUNCATED;
+		}
+		if (r < 0) {
+			return (int)r;
+		}
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Park a large message interrupted by a timeout inside the connection, so
+ * the next receive continues it and the stream stays framed. A caller's
+ * buffer cannot be kept, so its part is copied.
+ */
+static int
+park(mp_conn_t *c, const struct dest *d, uint8_t *dst, size_t n, size_t got)
+{
+	if (d->kind == DEST_INTO) {
+		uint8_t *p = mp__malloc(n);
+		if (p == NULL) {
+			return -ENOMEM;
+		}
+		memcpy(p, dst, got);
+		dst = p;
+	}
+	c->pend = dst;
+	c->pend_len = n;
+	c->pend_got = got;
+	return 0;
+}
+
+/* Continue a parked message; rbuf is empty while one is parked. */
+static int
+recv_pending(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
+{
+	if (c->pend_len > d->max) {
+		return -EMSGSIZE;
+	}
+	int rv = recv_large(c, c->pend, c->pend_len, &c->pend_got, deadline,
+	    nowait);
+	if (rv != 0) {
+		return rv;
+	}
+	if (d->kind == DEST_INTO) {
+		memcpy(d->buf, c->pend, c->pend_len);
+		mp__free(c->pend);
+	} else {
+		d->buf = c->pend;
+		d->owned = true;
+	}
+	d->len = c->pend_len;
+	c->pend = NULL;
+	return 0;
+}
+
+static int
+recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
+{
+	if (!c->readable) {
+		return -EBADF;
+	}
+	if (c->broken) {
+		return -EPROTO;
+	}
+	if (c->pend != NULL) {
+		return recv_pending(c, d, deadline, nowait);
+	}
+	size_t hdr;
+	uint64_t n;
+	for (;;) {
+		int rv = parse_header(c->rbuf + c->rpos, c->rend - c->rpos,
+		    &hdr, &n);
+		if (rv <= 0) {
+			if (rv < 0) {
+				return rv;
+			}
+			break;
+		}
+		rv = need(c, (size_t)rv, deadline, nowait);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if (n > d->max) {
+		return -EMSGSIZE;
+	}
+	if (n <= MP__CONN_RBUF_SIZE - hdr) {
+		int rv = need(c, hdr + n, deadline, nowait);
+		if (rv != 0) {
+			return rv;
+		}
+		uint8_t *src = c->rbuf + c->rpos + hdr;
+		if (d->kind == DEST_ALLOC) {
+			d->buf = mp__malloc(n > 0 ? n : 1);
+			if (d->buf == NULL) {
+				return -ENOMEM;
+			}
+		}
+		if (d->kind == DEST_VIEW) {
+			d->buf = src;
+		} else if (n > 0) {
+			memcpy(d->buf, src, n);
+		}
+		d->len = n;
+		/* A view stays valid: rbuf moves only in the next receive. */
+		c->rpos += hdr + n;
+		if (c->rpos == c->rend) {
+			c->rpos = c->rend = 0;
+		}
+		return 0;
+	}
+	/* Large: straight into its destination, bypassing rbuf. */
+	uint8_t *dst = d->buf;
+	if (d->kind != DEST_INTO) {
+		dst = mp__malloc(n);
+		if (dst == NULL) {
+			return -ENOMEM;
+		}
+	}
+	size_t got = c->rend - c->rpos - hdr; /* < n, see the test above */
+	memcpy(dst, c->rbuf + c->rpos + hdr, got);
+	c->rpos = c->rend = 0;
+	int rv = recv_large(c, dst, n, &got, deadline, nowait);
+	if (rv == -ETIMEDOUT || rv == -EAGAIN) {
+		int prv = park(c, d, dst, n, got);
+		if (prv != 0 && d->kind != DEST_INTO) {
+			mp__free(dst);
+		}
+		if (prv != 0) {
+			c->broken = true; /* the part is lost, so is the framing */
+			return prv;
+		}
+		return rv;
+	}
+	if (rv != 0) {
+		if (d->kind != DEST_INTO) {
+			mp__free(dst);
+		}
+		return rv;
+	}
+	d->buf = dst;
+	d->len = n;
+	d->owned = d->kind != DEST_INTO;
+	return 0;
+}
+
+int
+mp__conn_recv_deadline(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
+    bool nowait, void **out, size_t *len)
+{
+	struct dest d = { .kind = DEST_ALLOC, .max = maxlen };
+	int rv = recv_frame(c, &d, deadline_ns, nowait);
+	if (rv != 0) {
+		return rv;
+	}
+	*out = d.buf;
+	*len = d.len;
+	return 0;
+}
+
+int
+mp__conn_recv_into_deadline(mp_conn_t *c, void *buf, size_t cap,
+    int64_t deadline_ns, bool nowait, size_t *len)
+{
+	struct dest d = { .kind = DEST_INTO, .buf = buf, .max = cap };
+	int rv = recv_frame(c, &d, deadline_ns, nowait);
+	if (rv != 0) {
+		return rv;
+	}
+	*len = d.len;
+	return 0;
+}
+
+/*
+ * A view of the next message: into rbuf when it fits there (no copy, no
+ * allocation), else a buffer of its own that *owned tells the caller to
+ * free. The view is valid until the next receive on c.
+ */
+int
+mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
+    bool nowait, const uint8_t **data, size_t *len, bool *owned)
+{
+	struct dest d = { .kind = DEST_VIEW, .max = maxlen };
+	int rv = recv_frame(c, &d, deadline_ns, nowait);
+	if (rv != 0) {
+		return rv;
+	}
+	*data = d.buf;
+	*len = d.len;
+	*owned = d.owned;
+	return 0;
+}
+
+int
+mp_conn_recv_bytes(mp_conn_t *c, size_t maxlen, int64_t timeout_ms,
+    void **out, size_t *len)
+{
+	MP_ASSERT(c != NULL && out != NULL && len != NULL);
+	return mp__conn_recv_deadline(c, maxlen,
+	    mp__deadline_from_timeout(timeout_ms), timeout_ms == 0, out, len);
+}
+
+int
+mp_conn_recv_bytes_into(mp_conn_t *c, void *buf, size_t cap,
+    int64_t timeout_ms, size_t *len)
+{
+	MP_ASSERT(c != NULL && (buf != NULL || cap == 0) && len != NULL);
+	return mp__conn_recv_into_deadline(c, buf, cap,
+	    mp__deadline_from_timeout(timeout_ms), timeout_ms == 0, len);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* conn/conn_internal.h: the connection's state, shared by the files of src/conn (internal). */
+#ifndef MP_CONN_INTERNAL_H
+#define MP_CONN_INTERNAL_H
+
+#include <mproc/conn.h>
+
+#include "core/buf.h"
+#include "core/internal.h"
+
+/*
+ * Size of the receive buffer. Small frames are read many at a time into
+ * it and parsed from it; a frame that does not fit goes straight into its
+ * destination buffer instead, so large payloads are copied only once.
+ */
+#define MP__CONN_RBUF_SIZE ((size_t)64 << 10)
+
+/* Messages up to this size are copied behind the header in sbuf. */
+#define MP__CONN_COPY_MAX ((size_t)64 << 10)
+
+struct mp_conn {
+	int fd;
+	bool readable;
+	bool writable;
+	bool is_sock;
+	bool eof;              /* read(2) returned 0: nothing more will come */
+	bool broken;           /* a message was lost mid-way: no framing left */
+	size_t max_message;
+
+	/* Receive side: rbuf[rpos..rend) is read and not yet consumed. */
+	uint8_t *rbuf;
+	size_t rpos;
+	size_t rend;
+
+	/*
+	 * A large message interrupted by a timeout: pend[0..pend_got) of
+	 * pend_len bytes has arrived, its header is already consumed.
+	 */
+	uint8_t *pend;
+	size_t pend_len;
+	size_t pend_got;
+
+	/* Send side: header space plus payload, reused from message to message. */
+	struct mp__buf sbuf;
+};
+
+/* Wrap fd, whose kind the caller already knows. */
+int mp__conn_new(int fd, bool readable, bool writable, bool is_sock,
+    mp_conn_t **out);
+
+/* Deadline for a handshake given timeout_ms (MP_FOREVER gets the default bound). */
+int64_t mp__conn_handshake_deadline(int64_t timeout_ms);
+
+/* Send and receive with an absolute deadline (see mp__deadline_from_timeout). */
+int mp__conn_recv_deadline(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
+    bool nowait, void **out, size_t *len);
+int mp__conn_recv_into_deadline(mp_conn_t *c, void *buf, size_t cap,
+    int64_t deadline_ns, bool nowait, size_t *len);
+
+/*
+ * The next message as a view: into rbuf when it fits there (no copy), else
+ * a buffer of its own that *owned tells the caller to mp__free. Valid
+ * until the next receive on c.
+ */
+int mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
+    bool nowait, const uint8_t **data, size_t *len, bool *owned);
+
+/* Send c->sbuf.data[4..len) as one message; the first 4 bytes are scratch. */
+int mp__conn_send_sbuf(mp_conn_t *c);
+
+/* True when a receive would not block on the fd: a whole frame is buffered, or EOF was seen. */
+bool mp__conn_frame_buffered(const mp_conn_t *c);
+
+/*
+ * The deliver half with a caller-chosen nonce (the part after
+ * "#CHALLENGE#"), so that tests can check the handshake byte for byte.
+ */
+int mp__conn_deliver_nonce(mp_conn_t *c, const void *key, size_t keylen,
+    const void *nonce, size_t nonce_len, int64_t deadline_ns);
+
+/* Set TCP_NODELAY on a TCP socket (best effort; other kinds are left alone). */
+void mp__conn_tune_socket(int fd);
+
+#endif
