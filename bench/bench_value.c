@@ -142,8 +142,9 @@ bench(const char *name, bool use_array)
 		mp_value_free(value);
 		mp_array_free(array);
 		if (t[r] < 0 || total != (int64_t)N_PROCS * N_INCS) {
-			fprintf(stderr, "bench_value: %s: run failed (total %lld)\n",
-			    name, (long long)total);
+			fprintf(stderr,
+			    "bench_value: %s: run failed (total %lld)\n", name,
+			    (long long)total);
 			return 1;
 		}
 	}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* array.c: the lecture's Array example: ten ints, one process adds 1 and another subtracts 1, 5,000 times per element. */
+/* array.c: the lecture's Array example: ten ints, += 1 and -= 1 under the lock. */
 #include <mproc.h>
 #include <mproc/shared.h>
 

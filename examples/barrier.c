@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* barrier.c: the lecture's Barrier example: two processes nap for different times, then meet at a Barrier(2). */
+/* barrier.c: the lecture's Barrier example: two processes nap, then meet at a Barrier(2). */
 #include <mproc.h>
 #include <mproc/barrier.h>
 
@@ -10,7 +10,7 @@
 /* class MeuProcesso(Process): its fields; run() is the target below. */
 struct meu_processo {
 	mp_barrier_t *barreira;
-	double tempo;          /* seconds; the lecture's 5 and 10 are shortened */
+	double tempo;          /* seconds (the lecture's 5 and 10, shortened) */
 };
 
 static void
@@ -72,7 +72,7 @@ main(void)
 	if (rv != 0) {
 		return fail("Barrier", rv);
 	}
-	/* A Process subclass is named after its class in Python: MeuProcesso-N. */
+	/* Python names a Process subclass after its class: MeuProcesso-N. */
 	struct meu_processo self[2] = { { barreira, 0.05 }, { barreira, 0.1 } };
 	const char *names[2] = { "MeuProcesso-1", "MeuProcesso-2" };
 	mp_process_t *p[2];

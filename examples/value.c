@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* value.c: the lecture's Value example: one process adds 1.0, another subtracts 1, 100,000 times each, under the value's lock. */
+/* value.c: the lecture's Value example: += 1.0 and -= 1 under the lock, 100,000 times each. */
 #include <mproc.h>
 #include <mproc/shared.h>
 

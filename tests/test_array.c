@@ -2,6 +2,8 @@
 /* test_array.c: Array: elements, indexes, slices, repr, locking modes, exactness under contention. */
 #include "harness/harness.h"
 
+#include "core/internal.h"
+
 #include <mproc/shared.h>
 
 #include <sys/wait.h>
@@ -138,7 +140,10 @@ Test(array, raw_arrays_and_a_lock_shared_with_a_value)
 
 	mp_rlock_t *lock;
 	expect_ok(mp_rlock_new(&lock));
-	struct mp_value_opts given = { .lock_mode = MP_LOCK_GIVEN, .lock = lock };
+	struct mp_value_opts given = {
+		.lock_mode = MP_LOCK_GIVEN,
+		.lock = lock,
+	};
 	mp_array_t *a;
 	mp_value_t *total;
 	expect_ok(mp_array_new('l', 3, NULL, &given, &a));
@@ -186,7 +191,7 @@ Test(array, locked_increments_are_exact_under_contention)
 		cr_assert_geq(pids[k], 0);
 		if (pids[k] == 0) {
 			int rv = 0;
-			/* Half through the accessor, half by hand under the lock. */
+			/* Half through the accessor, half by hand, locked. */
 			for (int i = 0; i < N_INCS / 2 && rv == 0; i++) {
 				rv = mp_array_add_long(a, (size_t)(i % LEN), 1);
 			}
@@ -210,5 +215,26 @@ Test(array, locked_increments_are_exact_under_contention)
 		sum += out[i];
 	}
 	cr_assert_eq(sum, N_PROCS * N_INCS);
+	mp_array_free(a);
+}
+
+Test(array, every_allocation_failure_of_get_obj_is_clean)
+{
+	mp_array_t *a;
+	expect_ok(mp_array_new('q', 4, NULL, NULL, &a));
+	/* Fail the 1st, 2nd, ... allocation until one call gets through. */
+	for (unsigned long nth = 1;; nth++) {
+		mp_obj_t *o = NULL;
+		mp__alloc_fail_after(nth);
+		int rv = mp_array_get_obj(a, &o);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			cr_assert_gt(nth, 2, "a copy, a list and its items");
+			mp_obj_unref(o);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert_null(o);
+	}
 	mp_array_free(a);
 }

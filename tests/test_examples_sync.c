@@ -26,8 +26,8 @@ run_py(const struct mp_test_python *py, const char *script)
 {
 	char *out, *err;
 	int rc = mp_test_run_py(py, script, NULL, NULL, 0, &out, NULL, &err);
-	cr_assert_eq(rc, 0, "python %s %s exited with %d: %s", py->label, script,
-	    rc, err);
+	cr_assert_eq(rc, 0, "python %s %s exited with %d: %s", py->label,
+	    script, rc, err);
 	free(err);
 	return out;
 }
@@ -78,7 +78,9 @@ is_timestamp(const char *s, size_t len)
 	}
 	for (size_t i = 0; i < len; i++) {
 		char want = i < base ? shape[i] : (i == base ? '.' : 'd');
-		if (want == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != want) {
+		bool ok = want == 'd' ? isdigit((unsigned char)s[i]) != 0 :
+		    s[i] == want;
+		if (!ok) {
 			return false;
 		}
 	}
@@ -128,7 +130,9 @@ normalise(char *line, const char *who)
 static void
 check_order(char *lines[], size_t n, const char *proc, const char *who)
 {
-	const char *steps[] = { " iniciando!!", " acordei!!", " - <ts> continuando" };
+	const char *steps[] = {
+		" iniciando!!", " acordei!!", " - <ts> continuando",
+	};
 	size_t step = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(lines[i], proc, strlen(proc)) == 0 && step < 3 &&
@@ -182,7 +186,8 @@ Test(examples_sync, barrier_prints_the_same_lines)
 	for (size_t k = 0; k < n; k++) {
 		char *py_out = run_py(&pys[k], "lecture_barrier.py");
 		char *py_lines[MAX_LINES];
-		size_t py_n = split_barrier_output(py_out, py_lines, pys[k].label);
+		size_t py_n = split_barrier_output(py_out, py_lines,
+		    pys[k].label);
 		cr_assert_eq(py_n, c_n, "CPython %s", pys[k].label);
 		for (size_t i = 0; i < c_n; i++) {
 			cr_assert_str_eq(c_lines[i], py_lines[i], "CPython %s",

@@ -2,6 +2,8 @@
 /* test_shm.c: SharedMemory: create and attach by name, unlink rules, the listing, and mpshm on a crashed creator. */
 #include "harness/harness.h"
 
+#include "core/internal.h"
+
 #include <mproc/shared.h>
 
 #include <fcntl.h>
@@ -40,7 +42,7 @@ exists_in_dev_shm(const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* The listing's entry for a shm block, or NULL; the list is freed by the caller. */
+/* The listing's entry for a shm block, or NULL; the caller frees *list. */
 static const struct mp_shm_info *
 find_listed(const char *name, struct mp_shm_info **list)
 {
@@ -69,7 +71,7 @@ Test(shm, create_then_attach_from_a_child_by_name)
 	memcpy(buf, "hello", 5);
 	cr_assert(exists_in_dev_shm(name));
 
-	/* The child opens the block on its own, by name, as another program would. */
+	/* The child opens the block by name, as another program would. */
 	int ready[2];
 	cr_assert_eq(pipe(ready), 0);
 	pid_t pid = fork();
@@ -79,8 +81,10 @@ Test(shm, create_then_attach_from_a_child_by_name)
 		int rv = mp_shm_open(name, 0, 0, &other);
 		if (rv == 0) {
 			unsigned char *b = mp_shm_buf(other);
-			rv = mp_shm_size(other) == 1000 && memcmp(b, "hello", 5) == 0 &&
-			    !mp_shm_is_creator(other) ? 0 : -1;
+			bool ok = mp_shm_size(other) == 1000 &&
+			    memcmp(b, "hello", 5) == 0 &&
+			    !mp_shm_is_creator(other);
+			rv = ok ? 0 : -1;
 			memcpy(b + 5, " world", 6);
 			/* An attacher may not unlink. */
 			if (mp_shm_unlink(other) != -EPERM) {
@@ -92,7 +96,8 @@ Test(shm, create_then_attach_from_a_child_by_name)
 		_exit(w == sizeof(rv) ? 0 : 1);
 	}
 	int child_rv = -100;
-	cr_assert_eq(read(ready[0], &child_rv, sizeof(child_rv)), sizeof(child_rv));
+	cr_assert_eq(read(ready[0], &child_rv, sizeof(child_rv)),
+	    sizeof(child_rv));
 	reap_ok(pid);
 	close(ready[0]);
 	close(ready[1]);
@@ -221,7 +226,8 @@ Test(shm, the_listing_shows_the_creator)
 	/* mpshm, an unrelated program (fork + exec), sees it the same way. */
 	char *out, *err;
 	const char *argv[] = { mp_test_bin("bin/mpshm"), "list", NULL };
-	cr_assert_eq(mp_test_run(argv, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(argv, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	char want[256];
 	snprintf(want, sizeof(want), "%d alive", (int)getpid());
 	const char *line = strstr(out, name);
@@ -233,7 +239,8 @@ Test(shm, the_listing_shows_the_creator)
 
 	/* clean leaves a live creator's block alone. */
 	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
-	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	cr_assert_null(strstr(out, name), "%s", out);
 	cr_assert(exists_in_dev_shm(name));
 	free(out);
@@ -284,10 +291,11 @@ Test(shm, mpshm_clean_removes_the_block_of_a_killed_creator)
 	free(out);
 	free(err);
 	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
-	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
 	char want[128];
-	snprintf(want, sizeof(want), "removed shm %s (creator %d is dead)", name,
-	    (int)pid);
+	snprintf(want, sizeof(want), "removed shm %s (creator %d is dead)",
+	    name, (int)pid);
 	cr_assert_not_null(strstr(out, want), "%s", out);
 	cr_assert(!exists_in_dev_shm(name));
 	free(out);
@@ -337,4 +345,22 @@ Test(shm, unlink_never_removes_a_newer_block_of_the_same_name)
 	expect_ok(mp_shm_unlink(young));
 	mp_shm_close(old);
 	mp_shm_close(young);
+}
+
+Test(shm, failed_allocations_leave_nothing_behind)
+{
+	const char *name = test_name("nomem");
+	mp_shm_t *shm = NULL;
+	mp__alloc_fail_after(1);
+	expect_err(mp_shm_open(name, MP_CREATE | MP_EXCL, 64, &shm), -ENOMEM);
+	mp__alloc_fail_after(0);
+	cr_assert_null(shm);
+	cr_assert(!exists_in_dev_shm(name));
+	struct mp_shm_info *list = NULL;
+	size_t n = 0;
+	mp__alloc_fail_after(1);
+	int rv = mp_shm_list(&list, &n);
+	mp__alloc_fail_after(0);
+	/* Nothing to list needs no allocation; anything else fails cleanly. */
+	cr_assert(rv == -ENOMEM || (rv == 0 && n == 0), "%s", mp_err_name(rv));
 }

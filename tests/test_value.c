@@ -51,7 +51,8 @@ Test(value, every_integer_typecode_round_trips_and_checks_its_range)
 		mp_value_t *v;
 		expect_ok(mp_value_new(c->code, NULL, NULL, &v));
 		cr_assert_eq(mp_value_typecode(v), c->code);
-		cr_assert_eq(mp_value_size(v), c->size, "size of '%c'", c->code);
+		cr_assert_eq(mp_value_size(v), c->size, "size of '%c'",
+		    c->code);
 		int64_t got = -1;
 		expect_ok(mp_value_get_long(v, &got));
 		cr_assert_eq(got, 0, "a new value is zero");
@@ -171,7 +172,8 @@ Test(value, repr_as_python_shows_value)
 		char code;
 		const char *want;
 	} cases[] = {
-		{ 'd', "0.0" }, { 'f', "0.0" }, { 'i', "0" }, { 'c', "b'\\x00'" },
+		{ 'd', "0.0" }, { 'f', "0.0" }, { 'i', "0" },
+		{ 'c', "b'\\x00'" },
 	};
 	for (size_t k = 0; k < N_ELEMS(cases); k++) {
 		mp_value_t *v;
@@ -234,7 +236,7 @@ Test(value, own_lock_is_recursive_like_python_lock_true)
 	expect_ok(mp_value_add_double(v, 1.0));
 	double x;
 	expect_ok(mp_value_get_double(v, &x));
-	cr_assert_eq(mp_rlock_count(l), 1, "accessors leave the depth as found");
+	cr_assert_eq(mp_rlock_count(l), 1, "accessors leave the depth alone");
 	expect_ok(mp_value_unlock(v));
 	cr_assert(!mp_lock_is_mine(l));
 	cr_assert_float_eq(x, 1.0, 0);
@@ -246,14 +248,17 @@ Test(value, a_given_lock_is_shared_by_two_values)
 {
 	mp_lock_t *lock;
 	expect_ok(mp_lock_new(&lock));
-	struct mp_value_opts opts = { .lock_mode = MP_LOCK_GIVEN, .lock = lock };
+	struct mp_value_opts opts = {
+		.lock_mode = MP_LOCK_GIVEN,
+		.lock = lock,
+	};
 	mp_value_t *a, *b;
 	expect_ok(mp_value_new('i', NULL, &opts, &a));
 	expect_ok(mp_value_new('d', NULL, &opts, &b));
 	cr_assert_eq(mp_value_get_lock(a), lock);
 	cr_assert_eq(mp_value_get_lock(b), lock);
 
-	/* A plain Lock held by the caller: accessors refuse instead of hanging. */
+	/* A plain Lock the caller holds: accessors refuse, not hang. */
 	expect_ok(mp_value_lock(a, MP_FOREVER));
 	expect_err(mp_value_add_long(b, 1), -EDEADLK);
 	*(int *)mp_value_ptr(a) = 5;

@@ -65,7 +65,7 @@ struct mp_value_opts {
  * (Python's .value property), so with the default recursive lock they
  * also work while the caller holds the lock (the lecture's
  * `with n.get_lock(): n.value += 1`). With a given non-recursive Lock that
- * the caller already holds, they would deadlock, exactly as in Python: use
+ * the caller already holds they return -EDEADLK (Python deadlocks): use
  * mp_value_ptr under the lock instead.
  *
  * Integer accessors are stricter than ctypes, which wraps silently: a
@@ -136,7 +136,8 @@ MP_API int mp_value_unlock(mp_value_t *v);
  * (the value is unchanged).
  * mp_value_add_double: v += x for 'f' and 'd' (-EINVAL otherwise).
  * All return 0, or the errors above, -EOWNERDEAD (see mp_value_t), or an
- * error of mp_lock_acquire. On failure out-parameters are untouched.
+ * error of mp_lock_acquire (-EDEADLK: a given Lock the caller holds).
+ * On failure out-parameters are untouched.
  * Blocking: while another process holds the lock.
  * Threads: safe. Fork: usable.
  */
@@ -197,7 +198,10 @@ MP_API mp_lock_t *mp_array_get_lock(const mp_array_t *a);
 MP_API int mp_array_lock(mp_array_t *a, int64_t timeout_ms);
 MP_API int mp_array_unlock(mp_array_t *a);
 
-/* Element i, as mp_value_get_long ... mp_value_add_double; -EINVAL for i >= len. */
+/*
+ * Element i, as mp_value_get_long ... mp_value_add_double; -EINVAL for
+ * i >= len.
+ */
 MP_API int mp_array_get_long(mp_array_t *a, size_t i, int64_t *out);
 MP_API int mp_array_set_long(mp_array_t *a, size_t i, int64_t x);
 MP_API int mp_array_get_ulong(mp_array_t *a, size_t i, uint64_t *out);

@@ -206,7 +206,8 @@ mp_array_get_obj(mp_array_t *a, mp_obj_t **out)
 	} else {
 		o = mp_list_new();
 		for (size_t i = 0; i < len && o != NULL; i++) {
-			if (mp_list_append(o, mp__elem_obj(t, copy + i * t->size)) != 0) {
+			mp_obj_t *item = mp__elem_obj(t, copy + i * t->size);
+			if (mp_list_append(o, item) != 0) {
 				mp_obj_unref(o);
 				o = NULL;
 			}

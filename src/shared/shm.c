@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* shared/shm.c: SharedMemory, named blocks in /dev/shm that record their creator, and their listing. */
+/* shared/shm.c: SharedMemory: named blocks that record their creator, and their listing. */
 #include "core/internal.h"
 
 #include <mproc/shared.h>
@@ -81,7 +81,7 @@ proc_start_time(pid_t pid)
 		return 0;
 	}
 	buf[n] = '\0';
-	/* The command name may hold spaces and ')': fields follow the last ')'. */
+	/* The command may hold spaces and ')': fields follow the last ')'. */
 	char *p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ') {
 		return 0;
@@ -211,7 +211,7 @@ attach_block(struct mp_shm *s, int fd, size_t want)
 	struct shm_header *h = s->map;
 	while (atomic_load_explicit(&h->ready, memory_order_acquire) !=
 	    SHM_READY) {
-		/* A creator writes the magic first: anything else is foreign. */
+		/* Creators write the magic first: other magics are foreign. */
 		uint64_t magic = ((volatile struct shm_header *)h)->magic;
 		if (magic != 0 && magic != SHM_MAGIC) {
 			return -EPROTO;
@@ -247,12 +247,13 @@ mp_shm_open(const char *name, int flags, size_t size, mp_shm_t **out)
 	}
 	if (name != NULL) {
 		memcpy(s->name, name, strlen(name) + 1);
-		snprintf(s->path, sizeof(s->path), "/mproc." SHM_KIND ".%s", name);
+		snprintf(s->path, sizeof(s->path), "/mproc." SHM_KIND ".%s",
+		    name);
 	}
 	int fd = -1;
 	int rv = create ? create_name(s, name, flags, &fd) : 1;
 	if (rv == 1) {
-		/* Not creating, or the name exists and MP_EXCL was not asked. */
+		/* Not creating, or the name exists and MP_EXCL is not set. */
 		fd = shm_open(s->path, O_RDWR | O_CLOEXEC, 0);
 		rv = fd >= 0 ? attach_block(s, fd, size) : -errno;
 	} else if (rv == 0) {

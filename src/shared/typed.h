@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* shared/typed.h: typecodes and the locked, range-checked element access under Value and Array (internal). */
+/* shared/typed.h: typecodes and locked, range-checked element access (internal). */
 #ifndef MP_SHARED_TYPED_H
 #define MP_SHARED_TYPED_H
 
@@ -275,8 +275,9 @@ mp__elem_add_long(const struct mp__typecode *t, void *p, int64_t x)
 	}
 	if (t->kind == MP__TK_SIGNED) {
 		int64_t r;
-		if (__builtin_add_overflow(mp__load_signed(p, t->size), x, &r) ||
-		    r < t->min || (r > 0 && (uint64_t)r > t->max)) {
+		int64_t cur = mp__load_signed(p, t->size);
+		if (__builtin_add_overflow(cur, x, &r) || r < t->min ||
+		    (r > 0 && (uint64_t)r > t->max)) {
 			return -ERANGE;
 		}
 		mp__store_int(p, t->size, (uint64_t)r);

@@ -10,7 +10,7 @@
 #define UNSIGNED_TC(c, type, hi) \
 	{ (c), sizeof(type), MP__TK_UNSIGNED, 0, (hi) }
 
-/* The C types are the platform's, as ctypes uses them ('l' is 8 bytes on LP64). */
+/* The platform's C types, as ctypes uses them ('l' is 8 bytes on LP64). */
 const struct mp__typecode mp__typecodes[] = {
 	UNSIGNED_TC('c', char, UCHAR_MAX),
 	SIGNED_TC('b', signed char, SCHAR_MIN, SCHAR_MAX),
@@ -120,7 +120,7 @@ mp__elem_obj(const struct mp__typecode *t, const void *p)
 	if (u <= (uint64_t)INT64_MAX) {
 		return mp_int((int64_t)u);
 	}
-	/* Little-endian two's complement: a zero byte on top keeps it positive. */
+	/* Little-endian two's complement; a zero top byte keeps it positive. */
 	uint8_t le[9] = { 0 };
 	for (int i = 0; i < 8; i++) {
 		le[i] = (uint8_t)(u >> (8 * i));
@@ -264,7 +264,7 @@ mp_value_add_double(mp_value_t *v, double x)
 	LOCKED(n, mp__elem_add_double(mp__num_type(n), mp__num_data(n), x));
 }
 
-/* The number is copied under the lock and converted after it: no allocation inside. */
+/* Copied under the lock, converted after it: no allocation inside. */
 int
 mp_value_get_obj(mp_value_t *v, mp_obj_t **out)
 {

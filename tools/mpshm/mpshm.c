@@ -80,12 +80,12 @@ cmd_clean(bool dry_run)
 		int rv = dry_run ? 0 : mp_shm_remove(b->kind, b->name);
 		if (rv == 0) {
 			printf("%s %s %s (creator %d is dead)\n",
-			    dry_run ? "would remove" : "removed", b->kind, b->name,
-			    (int)b->creator);
+			    dry_run ? "would remove" : "removed", b->kind,
+			    b->name, (int)b->creator);
 		} else if (rv != -ENOENT) {
-			/* -ENOENT: someone else removed it meanwhile, as we wanted. */
-			fprintf(stderr, "mpshm: cannot remove %s %s: %s\n", b->kind,
-			    b->name, mp_strerror(rv));
+			/* -ENOENT: removed meanwhile by someone else: fine. */
+			fprintf(stderr, "mpshm: cannot remove %s %s: %s\n",
+			    b->kind, b->name, mp_strerror(rv));
 			status = EXIT_FAILURE;
 		}
 	}
@@ -100,8 +100,8 @@ cmd_rm(const char *kind, char **names, int n)
 	for (int i = 0; i < n; i++) {
 		int rv = mp_shm_remove(kind, names[i]);
 		if (rv != 0) {
-			fprintf(stderr, "mpshm: cannot remove %s %s: %s\n", kind,
-			    names[i], mp_strerror(rv));
+			fprintf(stderr, "mpshm: cannot remove %s %s: %s\n",
+			    kind, names[i], mp_strerror(rv));
 			status = EXIT_FAILURE;
 		}
 	}
