@@ -32,7 +32,8 @@ raw_read(mp_conn_t *c, void *p, size_t n)
 {
 	uint8_t *b = p;
 	while (n > 0) {
-		struct pollfd pfd = { .fd = mp_conn_fileno(c), .events = POLLIN };
+		struct pollfd pfd = { .fd = mp_conn_fileno(c),
+			.events = POLLIN };
 		cr_assert(poll(&pfd, 1, 10000) == 1, "nothing to read");
 		ssize_t r = read(mp_conn_fileno(c), b, n);
 		cr_assert(r > 0, "read gave %zd", r);
@@ -146,7 +147,8 @@ Test(conn, negative_lengths_other_than_minus_one_are_eproto)
 		raw_write(a, h, 4);
 		void *buf;
 		size_t len;
-		expect_err(mp_conn_recv_bytes(b, 64, 1000, &buf, &len), -EPROTO);
+		expect_err(mp_conn_recv_bytes(b, 64, 1000, &buf, &len),
+		    -EPROTO);
 		cr_assert_eq(mp_conn_poll(b, MP_NOWAIT), 1,
 		    "a bad header is ready: the receive fails at once");
 		mp_conn_close(a);
@@ -858,7 +860,8 @@ Test(conn, bad_addresses_are_einval)
 		mp_listener_t *l = NULL;
 		expect_err(mp_listener_open(bad[i], NULL, 0, &l), -EINVAL);
 		mp_conn_t *c = NULL;
-		expect_err(mp_client_connect(bad[i], NULL, 0, 100, &c), -EINVAL);
+		expect_err(mp_client_connect(bad[i], NULL, 0, 100, &c),
+		    -EINVAL);
 	}
 	mp_listener_t *l = NULL;
 	expect_err(mp_listener_open("no-such-host.invalid:0", NULL, 0, &l),
@@ -950,6 +953,60 @@ Test(conn, a_bad_pickle_is_consumed_and_the_stream_stays_framed)
 	cr_assert(mp_obj_equal(o, back));
 	mp_obj_unref(back);
 	mp_obj_unref(o);
+	mp_conn_close(a);
+	mp_conn_close(b);
+}
+
+/* ---- allocation failures ------------------------------------------------ */
+
+Test(conn, every_allocation_failure_is_enomem_and_leaks_nothing)
+{
+	/* Fail the 1st, 2nd, ... allocation until the call succeeds. */
+	for (unsigned long n = 1;; n++) {
+		mp__alloc_fail_after(n);
+		mp_conn_t *a = NULL, *b = NULL;
+		int rv = mp_pipe(&a, &b, n % 2 == 0);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			mp_conn_close(a);
+			mp_conn_close(b);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert(a == NULL && b == NULL);
+		cr_assert(n < 100);
+	}
+	for (unsigned long n = 1;; n++) {
+		mp__alloc_fail_after(n);
+		mp_listener_t *l = NULL;
+		int rv = mp_listener_open("127.0.0.1:0", KEY, KEYLEN, &l);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			mp_listener_close(l);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		cr_assert(n < 100);
+	}
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	for (unsigned long n = 1;; n++) {
+		expect_ok(mp_conn_send_bytes(a, "kept", 4));
+		mp__alloc_fail_after(n);
+		void *buf = NULL;
+		size_t len;
+		int rv = mp_conn_recv_bytes(b, 16, 1000, &buf, &len);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			cr_assert_eq(len, 4);
+			mp_free(buf);
+			break;
+		}
+		expect_err(rv, -ENOMEM);
+		/* The message is still there for the next try. */
+		expect_msg(b, "kept");
+		cr_assert(n < 100);
+	}
 	mp_conn_close(a);
 	mp_conn_close(b);
 }

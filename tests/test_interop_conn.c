@@ -85,8 +85,8 @@ objs_exchange(mp_conn_t *c, struct mp_test_child *ch, const char *py)
 	    mp_bytes("\x01", 1)));
 	cr_assert_not_null(o);
 	expect_ok(mp_conn_send(c, o));
-	expect_line(ch, "OBJ ['name', 42, None, 'h\xc3\xa9llo', (0.5, b'\\x01')]",
-	    py);
+	expect_line(ch,
+	    "OBJ ['name', 42, None, 'h\xc3\xa9llo', (0.5, b'\\x01')]", py);
 	mp_obj_t *back = NULL;
 	expect_ok(mp_conn_recv(c, WAIT_MS, &back));
 	cr_assert(mp_obj_equal(o, back), "python %s changed the object", py);

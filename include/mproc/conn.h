@@ -54,7 +54,8 @@ typedef struct mp_listener mp_listener_t;
  * close-on-exec flag. Whether it can be read and written follows its open
  * mode (a pipe's read end only receives).
  * On success the fd belongs to the connection; on failure it is still yours.
- * Returns 0, -EBADF (fd is not open), -ENOMEM.
+ * Returns 0, -EBADF (fd is not open), -EINVAL (a datagram socket: frames
+ * need a byte stream), -ENOMEM.
  * Threads: safe. Fork: usable.
  */
 MP_API int mp_conn_open_fd(int fd, mp_conn_t **out);
@@ -111,7 +112,8 @@ MP_API int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
  *                  call with a larger maxlen can receive it, or the caller
  *                  closes the connection (CPython closes it);
  *   -EPROTO        a header with a negative length other than -1 (the
- *                  stream cannot be re-synchronised: close it);
+ *                  stream cannot be re-synchronised: close it), or a
+ *                  message lost to -ENOMEM half-way through;
  *   MP_EOF         the peer closed at a message boundary (orderly end);
  *   MP_ETRUNCATED  the peer closed in the middle of a header or payload;
  *   -EBADF         c is a write-only end;
@@ -221,6 +223,7 @@ MP_API int mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out);
  * MP_CONN_HANDSHAKE_TIMEOUT_MS. Returns 0, or:
  *   MP_EAUTH     the response is wrong, malformed or oversized;
  *   -ETIMEDOUT   the peer did not answer in time;
+ *   -EIO         no random bytes for the nonce (RAND_bytes failed);
  *   MP_EOF, MP_ETRUNCATED, -EPIPE, -ECONNRESET, -ENOMEM from the transport.
  * Threads: no other call on c meanwhile. Fork: usable.
  */
@@ -250,7 +253,8 @@ MP_API int mp_conn_answer_challenge(mp_conn_t *c, const void *key,
 
 /*
  * Addresses are strings:
- *   "host:port"     IPv4 address or host name ("127.0.0.1:0", "localhost:5000");
+ *   "host:port"     IPv4 address or host name ("127.0.0.1:0",
+ *                   "localhost:5000");
  *                   an empty host (":5000") listens on every IPv4 interface;
  *   "[v6addr]:port" IPv6 ("[::1]:0");
  *   "/path", "unix:path"  a Unix stream socket.
@@ -261,7 +265,9 @@ MP_API int mp_conn_answer_challenge(mp_conn_t *c, const void *key,
  * mp_listener_open: multiprocessing.connection.Listener(address, authkey).
  * Binds (SO_REUSEADDR on TCP) and listens with a backlog of 128. With a
  * non-NULL authkey (keylen may be 0), every accepted connection runs the
- * handshake; authkey NULL accepts without one. The key is copied. A Unix
+ * handshake; authkey NULL accepts without one. (CPython 3.13 also
+ * authenticates with an empty key; 3.8 to 3.12 skip the handshake for
+ * authkey=b'', so talk to those with NULL.) The key is copied. A Unix
  * socket path must not exist yet. Returns 0, or:
  *   -EINVAL        an address that does not parse (also a port > 65535);
  *   -EADDRINUSE, -EACCES, -ENAMETOOLONG (Unix path too long) and other

@@ -35,6 +35,23 @@ static const struct digest digests[] = {
 	{ "sha3_384", EVP_sha3_384 },
 };
 
+int
+mp__conn_handshake(mp_conn_t *c, const void *key, size_t keylen,
+    bool server, int64_t deadline)
+{
+	/* One deadline for both halves; each call gets what is left of it. */
+	for (int step = 0; step < 2; step++) {
+		int64_t left = mp__deadline_remaining_ms(deadline);
+		int rv = (step == 0) == server ?
+		    mp_conn_deliver_challenge(c, key, keylen, left) :
+		    mp_conn_answer_challenge(c, key, keylen, left);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
 int64_t
 mp__conn_handshake_deadline(int64_t timeout_ms)
 {
@@ -70,7 +87,10 @@ parse_prefix(const uint8_t *x, size_t len, size_t *skip)
 	return NULL;
 }
 
-/* HMAC-d(key, msg) into mac; returns its length or 0 when the digest is unavailable (FIPS). */
+/*
+ * HMAC-d(key, msg) into mac. Returns its length, or 0 when the digest is
+ * unavailable (a FIPS build without MD5).
+ */
 static unsigned
 hmac(const struct digest *d, const void *key, size_t keylen, const void *msg,
     size_t len, uint8_t mac[EVP_MAX_MD_SIZE])
@@ -93,7 +113,7 @@ send_msg(mp_conn_t *c, const void *p, size_t n)
 	return mp_conn_send_bytes(c, p, n);
 }
 
-/* Receive one handshake message (at most MP_CONN_HANDSHAKE_MAX bytes) into buf. */
+/* Receive one handshake message, at most MP_CONN_HANDSHAKE_MAX bytes. */
 static int
 recv_msg(mp_conn_t *c, uint8_t *buf, int64_t deadline, size_t *len)
 {

@@ -121,16 +121,10 @@ mp_client_connect(const char *address, const void *authkey, size_t keylen,
 		return rv;
 	}
 	if (authkey != NULL) {
-		/* What is left of the caller's time, or the handshake bound. */
-		int64_t left = timeout_ms < 0 ? MP_FOREVER :
-		    mp__deadline_remaining_ms(deadline);
 		/* Client(): answer first, then deliver. */
-		rv = mp_conn_answer_challenge(c, authkey, keylen, left);
-		if (rv == 0) {
-			left = timeout_ms < 0 ? MP_FOREVER :
-			    mp__deadline_remaining_ms(deadline);
-			rv = mp_conn_deliver_challenge(c, authkey, keylen, left);
-		}
+		rv = mp__conn_handshake(c, authkey, keylen, false,
+		    timeout_ms < 0 ? mp__conn_handshake_deadline(MP_FOREVER) :
+		    deadline);
 		if (rv != 0) {
 			mp_conn_close(c);
 			return rv;

@@ -23,7 +23,7 @@ enum dest_kind {
 
 struct dest {
 	enum dest_kind kind;
-	uint8_t *buf;  /* DEST_INTO: the caller's buffer; result for the others */
+	uint8_t *buf;  /* DEST_INTO: the caller's buffer; else the result */
 	size_t max;    /* longest acceptable message */
 	size_t len;    /* result */
 	bool owned;    /* buf was allocated for a large DEST_VIEW message */
@@ -406,7 +406,8 @@ recv_large(mp_conn_t *c, uint8_t *dst, size_t n, size_t *got,
 	while (*got < n) {
 		ssize_t r = 0;
 		if (!c->eof) {
-			r = read_some(c, dst + *got, n - *got, deadline, nowait);
+			r = read_some(c, dst + *got, n - *got, deadline,
+			    nowait);
 		}
 		if (r == 0) {
 			c->eof = true;
@@ -540,7 +541,7 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 			mp__free(dst);
 		}
 		if (prv != 0) {
-			c->broken = true; /* the part is lost, so is the framing */
+			c->broken = true; /* the part is lost: no framing */
 			return prv;
 		}
 		return rv;

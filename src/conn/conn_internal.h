@@ -40,7 +40,7 @@ struct mp_conn {
 	size_t pend_len;
 	size_t pend_got;
 
-	/* Send side: header space plus payload, reused from message to message. */
+	/* Send side: header space plus payload, reused for every message. */
 	struct mp__buf sbuf;
 };
 
@@ -48,10 +48,10 @@ struct mp_conn {
 int mp__conn_new(int fd, bool readable, bool writable, bool is_sock,
     mp_conn_t **out);
 
-/* Deadline for a handshake given timeout_ms (MP_FOREVER gets the default bound). */
+/* A handshake's deadline for timeout_ms (MP_FOREVER gets the 10 s bound). */
 int64_t mp__conn_handshake_deadline(int64_t timeout_ms);
 
-/* Send and receive with an absolute deadline (see mp__deadline_from_timeout). */
+/* Receives with an absolute deadline (see mp__deadline_from_timeout). */
 int mp__conn_recv_deadline(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
     bool nowait, void **out, size_t *len);
 int mp__conn_recv_into_deadline(mp_conn_t *c, void *buf, size_t cap,
@@ -68,8 +68,19 @@ int mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
 /* Send c->sbuf.data[4..len) as one message; the first 4 bytes are scratch. */
 int mp__conn_send_sbuf(mp_conn_t *c);
 
-/* True when a receive would not block on the fd: a whole frame is buffered, or EOF was seen. */
+/*
+ * True when a receive returns without touching the fd: a whole frame is
+ * buffered, or end of file was seen, or the next header is bad.
+ */
 bool mp__conn_frame_buffered(const mp_conn_t *c);
+
+/*
+ * Both halves in a role's order: a server (Listener.accept) delivers then
+ * answers, a client answers then delivers. deadline (absolute, never
+ * forever) bounds the whole exchange.
+ */
+int mp__conn_handshake(mp_conn_t *c, const void *key, size_t keylen,
+    bool server, int64_t deadline);
 
 /*
  * The deliver half with a caller-chosen nonce (the part after

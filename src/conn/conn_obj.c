@@ -44,7 +44,7 @@ mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out)
 {
 	MP_ASSERT(c != NULL && out != NULL);
 #if HAVE_PICKLE
-	/* Decode in place from the receive buffer: no copy for small messages. */
+	/* Decode in place from the receive buffer: small messages not copied. */
 	const uint8_t *data;
 	size_t len;
 	bool owned;

@@ -42,7 +42,8 @@ parse_unix(const char *path, struct mp__addr *a)
 	memset(&a->sun, 0, sizeof(a->sun));
 	a->sun.sun_family = AF_UNIX;
 	memcpy(a->sun.sun_path, path, n);
-	a->sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	a->sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    n + 1);
 	return 0;
 }
 
@@ -72,8 +73,10 @@ mp__conn_parse_address(const char *s, struct mp__addr *a)
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			return -EINVAL; /* bare IPv6 needs brackets */
+		/* A second colon: a bare IPv6 address, which needs brackets. */
+		if (colon == NULL ||
+		    memchr(s, ':', (size_t)(colon - s)) != NULL) {
+			return -EINVAL;
 		}
 		hlen = (size_t)(colon - s);
 	}
@@ -154,13 +157,14 @@ static int
 bind_listen(mp_listener_t *l, const struct mp__addr *a)
 {
 	if (a->is_unix) {
-		l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
+		l->fd = socket(AF_UNIX,
+		    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (l->fd < 0) {
 			return -errno;
 		}
 		l->family = AF_UNIX;
-		if (bind(l->fd, (const struct sockaddr *)&a->sun, a->sun_len) != 0 ||
+		const struct sockaddr *sa = (const struct sockaddr *)&a->sun;
+		if (bind(l->fd, sa, a->sun_len) != 0 ||
 		    listen(l->fd, BACKLOG) != 0) {
 			int rv = -errno;
 			close(l->fd);
@@ -276,11 +280,8 @@ mp_listener_accept(mp_listener_t *l, int64_t timeout_ms, mp_conn_t **out)
 	}
 	if (l->key != NULL) {
 		/* Listener.accept: deliver first, then answer. */
-		rv = mp_conn_deliver_challenge(c, l->key, l->keylen, MP_FOREVER);
-		if (rv == 0) {
-			rv = mp_conn_answer_challenge(c, l->key, l->keylen,
-			    MP_FOREVER);
-		}
+		rv = mp__conn_handshake(c, l->key, l->keylen, true,
+		    mp__conn_handshake_deadline(MP_FOREVER));
 		if (rv != 0) {
 			mp_conn_close(c);
 			return rv;

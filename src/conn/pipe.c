@@ -29,7 +29,8 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 	MP_ASSERT(a != NULL && b != NULL);
 	int fds[2];
 	if (duplex) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    fds) != 0) {
 			return -errno;
 		}
 		grow_socket(fds[0]);

@@ -17,7 +17,8 @@ mp_conn_poll(mp_conn_t *c, int64_t timeout_ms)
 	if (mp__conn_frame_buffered(c)) {
 		return 1;
 	}
-	return mp__fd_wait(c->fd, POLLIN, mp__deadline_from_timeout(timeout_ms));
+	int64_t deadline = mp__deadline_from_timeout(timeout_ms);
+	return mp__fd_wait(c->fd, POLLIN, deadline);
 }
 
 static int
@@ -26,8 +27,9 @@ poll_deadline(struct pollfd *pfd, size_t n, int64_t deadline)
 	for (;;) {
 		int rv = poll(pfd, n, mp__deadline_remaining_ms(deadline));
 		if (rv >= 0) {
+			/* A long deadline is clamped to INT_MAX ms: go on. */
 			if (rv == 0 && !mp__deadline_expired(deadline)) {
-				continue; /* poll rounds down; wait out the rest */
+				continue;
 			}
 			return rv;
 		}
