@@ -303,9 +303,10 @@ put_stream(mp_queue_t *q, uint8_t fmt, const uint8_t *data, size_t len,
 		}
 		uint32_t used = word_pos(atomic_load_explicit(&sh->pub,
 		    memory_order_relaxed)) - sh->tail_seen;
-		size_t room = cap - used - ABORT_RESERVE - sizeof(struct mp__rec) -
-		    pre;
-		room &= ~(size_t)(MP__REC_ALIGN - 1);
+		/* Whole 16-byte units, so the padded record fits too. */
+		size_t room = (cap - used - ABORT_RESERVE - sizeof(struct mp__rec)) &
+		    ~(size_t)(MP__REC_ALIGN - 1);
+		room -= pre;
 		size_t n = left < room ? left : room;
 		if (n > cap / FRAG_MAX_SHARE) {
 			n = cap / FRAG_MAX_SHARE;
@@ -448,13 +449,14 @@ take_record(mp_queue_t *q, uint64_t c, const struct mp__rec *h, bool own,
 		if (buf == NULL && n <= total) {
 			return -ENOMEM;
 		}
-		consume(q, c, size, 0);
 		if (buf != NULL) {
 			ring_read(q, tail + (uint32_t)sizeof(total), buf, n);
 			*st = (struct stream){ .active = true, .fmt = h->fmt,
 			    .seq = h->seq, .tid = h->tid, .total = total,
 			    .got = n, .buf = buf };
 		}
+		/* Only now may a producer write over the record. */
+		consume(q, c, size, 0);
 		return 0;
 	}
 	case MP__REC_MID:
