@@ -8,17 +8,26 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 MP_TEST_SUITE(queue);
 
-/* Fork a child that runs fn(arg) and ends with _exit(its return value). */
+/*
+ * Fork a child that runs fn(arg) and ends with _exit(its return value);
+ * it dies with the test if a failed assertion ends the test first.
+ */
 static pid_t
 spawn(int (*fn)(void *), void *arg)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) {
+			_exit(127);
+		}
 		_exit(fn(arg));
 	}
 	return pid;
