@@ -608,6 +608,27 @@ Test(queue, simple_queue)
 	expect_err(mp_simple_queue_get(q, &o, MP_NOWAIT), MP_ECLOSED);
 	expect_err(mp_simple_queue_put_bytes(q, "x", 1, MP_NOWAIT), MP_ECLOSED);
 	mp_simple_queue_free(q);
+
+	/* A put waits only for ring bytes: MP_NOWAIT and timeouts. */
+	struct mp_queue_opts opts = { .buffer_size = 4096, .joinable = true };
+	expect_ok(mp_simple_queue_new(&opts, &q));
+	/* Four records of 16 + 992 bytes leave 64: room for two Nones. */
+	char buf[990] = { 0 };
+	for (int i = 0; i < 4; i++) {
+		expect_ok(mp_simple_queue_put_bytes(q, buf, sizeof(buf),
+		    MP_NOWAIT));
+	}
+	expect_err(mp_simple_queue_put_bytes(q, buf, sizeof(buf), MP_NOWAIT),
+	    -EAGAIN);
+	expect_err(mp_simple_queue_put_bytes(q, buf, sizeof(buf), 20),
+	    -ETIMEDOUT);
+	o = mp_none();
+	expect_ok(mp_simple_queue_put(q, o, 20));
+	expect_ok(mp_simple_queue_put(q, o, MP_NOWAIT));
+	expect_err(mp_simple_queue_put(q, o, 20), -ETIMEDOUT);
+	mp_obj_unref(o);
+	cr_assert(!mp_simple_queue_empty(q));
+	mp_simple_queue_free(q);
 	mp_simple_queue_free(NULL);
 }
 

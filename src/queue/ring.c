@@ -127,16 +127,19 @@ side_unlock(struct mp_lock *l, bool repaired)
 }
 
 /*
- * The waker's half of a sleep (mp__sleep_while_eq's protocol on a word of
- * our own): the published word was stored before this seq_cst fence, and a
- * sleeper counts itself before it reads that word, so either it sees the
- * new word or we see it counted. Only then do we pay for a system call.
+ * Publish a side's word and wake the other side only if it sleeps: the
+ * waker's half of mp__sleep_while_eq's protocol, on words of our own. The
+ * exchange and the sleeper's increment are both seq_cst (and the sleeper
+ * re-reads our word after its increment), so either the sleeper sees the
+ * new word or we see it counted; one locked exchange does the work of a
+ * store and a fence. Only a sleeper makes us pay for a system call.
  */
 static inline void
-wake_side(_Atomic uint32_t *word, _Atomic uint32_t *sleepers)
+publish_word(_Atomic uint64_t *w64, uint64_t v, _Atomic uint32_t *word,
+    _Atomic uint32_t *sleepers)
 {
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(sleepers, memory_order_relaxed) != 0) {
+	atomic_exchange_explicit(w64, v, memory_order_seq_cst);
+	if (atomic_load_explicit(sleepers, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
 		mp__futex_wake(word, INT32_MAX);
 	}
@@ -254,8 +257,7 @@ publish(mp_queue_t *q, const struct mp__rec *h, const void *pre, size_t npre,
 	}
 	uint64_t next = word_make(word_count(p) + count,
 	    head + rec_size(npre + n));
-	atomic_store_explicit(&sh->pub, next, memory_order_release);
-	wake_side(&sh->data_word, &sh->get_sleepers);
+	publish_word(&sh->pub, next, &sh->data_word, &sh->get_sleepers);
 }
 
 /* Withdraw the open stream (room is reserved for this record). */
@@ -385,9 +387,8 @@ static void
 consume(mp_queue_t *q, uint64_t c, uint32_t size, uint32_t count)
 {
 	struct mp__queue_shared *sh = q->sh;
-	atomic_store_explicit(&sh->con, word_make(word_count(c) + count,
-	    word_pos(c) + size), memory_order_release);
-	wake_side(&sh->space_word, &sh->put_sleepers);
+	publish_word(&sh->con, word_make(word_count(c) + count,
+	    word_pos(c) + size), &sh->space_word, &sh->put_sleepers);
 }
 
 /* Where a get's message goes: the thread's buffer, or one of its own. */
