@@ -21,8 +21,8 @@ Test(examples_queue, queue_prints_the_child_list)
 		char *py_out;
 		rc = mp_test_run_py(&pys[i], "lecture_queue.py", NULL, NULL, 0,
 		    &py_out, NULL, &err);
-		cr_assert_eq(rc, 0, "python %s exited with %d: %s", pys[i].label,
-		    rc, err);
+		cr_assert_eq(rc, 0, "python %s exited with %d: %s",
+		    pys[i].label, rc, err);
 		free(err);
 		cr_assert_str_eq(c_out, py_out, "C and CPython %s differ",
 		    pys[i].label);

@@ -357,7 +357,8 @@ msg_ok(const uint8_t *p, size_t len)
 	}
 	memcpy(&h, p, sizeof(h));
 	if (h.inc >= MAX_INC || h.seq >= MAX_SEQ || h.len != len ||
-	    h.check != (h.inc ^ h.seq ^ h.len) || msg_len(h.inc, h.seq) != len) {
+	    h.check != (h.inc ^ h.seq ^ h.len) ||
+	    msg_len(h.inc, h.seq) != len) {
 		return false;
 	}
 	for (size_t i = sizeof(h); i < len; i++) {
@@ -450,13 +451,15 @@ Test(queue_crash, two_hundred_random_kills, .timeout = 300)
 		int64_t end = now_ms() + 20000;
 		while (atomic_load(&st->progress) < target) {
 			respawn_finished(st, pids);
-			cr_assert(now_ms() < end, "no progress after kill %d", k);
+			cr_assert(now_ms() < end, "no progress after kill %d",
+			    k);
 			sched_yield();
 		}
 		int s = rand() % (N_PROD + N_CONS);
 		kill(pids[s], SIGKILL);
 		int code = reap(pids[s]);
-		cr_assert(code == -SIGKILL || code == 0, "child exited %d", code);
+		cr_assert(code == -SIGKILL || code == 0, "child exited %d",
+		    code);
 		consumer_kills += s >= N_PROD;
 		pids[s] = start_role(st, s);
 	}

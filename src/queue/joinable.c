@@ -65,7 +65,8 @@ mp_queue_join(mp_queue_t *q, int64_t timeout_ms)
 	}
 	struct mp__queue_shared *sh = q->sh;
 	for (;;) {
-		uint32_t d = atomic_load_explicit(&sh->done, memory_order_acquire);
+		uint32_t d = atomic_load_explicit(&sh->done,
+		    memory_order_acquire);
 		if (unfinished(sh, d) == 0) {
 			return 0;
 		}

@@ -211,7 +211,8 @@ room_for(mp_queue_t *q, uint32_t need, bool item)
 		    items < sh->maxsize)) {
 			return true;
 		}
-		uint64_t c = atomic_load_explicit(&sh->con, memory_order_acquire);
+		uint64_t c = atomic_load_explicit(&sh->con,
+		    memory_order_acquire);
 		sh->tail_seen = word_pos(c);
 		sh->count_seen = word_count(c);
 	}
@@ -295,8 +296,8 @@ put_stream(mp_queue_t *q, uint8_t fmt, const uint8_t *data, size_t len,
 		size_t pre = first ? sizeof(total) : 0;
 		size_t want = left < cap / FRAG_MIN_SHARE ? left :
 		    cap / FRAG_MIN_SHARE;
-		int rv = wait_room(q, rec_size(pre + want) + ABORT_RESERVE, first,
-		    nowait, deadline);
+		int rv = wait_room(q, rec_size(pre + want) + ABORT_RESERVE,
+		    first, nowait, deadline);
 		if (rv != 0) {
 			if (!first) {
 				abort_stream(q);
@@ -306,8 +307,8 @@ put_stream(mp_queue_t *q, uint8_t fmt, const uint8_t *data, size_t len,
 		uint32_t used = word_pos(atomic_load_explicit(&sh->pub,
 		    memory_order_relaxed)) - sh->tail_seen;
 		/* Whole 16-byte units, so the padded record fits too. */
-		size_t room = (cap - used - ABORT_RESERVE - sizeof(struct mp__rec)) &
-		    ~(size_t)(MP__REC_ALIGN - 1);
+		size_t room = cap - used - ABORT_RESERVE - sizeof(struct mp__rec);
+		room &= ~(size_t)(MP__REC_ALIGN - 1);
 		room -= pre;
 		size_t n = left < room ? left : room;
 		if (n > cap / FRAG_MAX_SHARE) {
@@ -545,7 +546,8 @@ mp__queue_get_msg(mp_queue_t *q, bool own, uint8_t **data, size_t *len,
 	 */
 	struct stream st = { 0 };
 	for (;;) {
-		uint64_t c = atomic_load_explicit(&sh->con, memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&sh->con,
+		    memory_order_relaxed);
 		if (sh->head_seen == word_pos(c)) {
 			uint64_t p = atomic_load_explicit(&sh->pub,
 			    memory_order_acquire);
