@@ -149,7 +149,7 @@ bench(const char *name, bool use_array)
 		}
 	}
 	qsort(t, REPEAT, sizeof(t[0]), compare_double);
-	printf("%s s %.6f\n", name, t[REPEAT / 2]);
+	printf("RESULT %s s %.6f\n", name, t[REPEAT / 2]);
 	fflush(stdout);
 	mp_shared_free(sh);
 	return 0;

@@ -5,15 +5,14 @@
 
 #include <mproc/common.h>
 #include <mproc/error.h>
-#if __has_include(<mproc/obj.h>)
 #include <mproc/obj.h>
-#endif
-#if __has_include(<mproc/process.h>)
 #include <mproc/process.h>
-#endif
-#if __has_include(<mproc/conn.h>)
 #include <mproc/conn.h>
-#endif
+#include <mproc/sync.h>
+#include <mproc/condition.h>
+#include <mproc/event.h>
+#include <mproc/barrier.h>
+#include <mproc/shared.h>
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* test_barrier.c: Barrier rounds, indices, action, timeouts, abort/reset, dead waiters, named barriers. */
+/* test_barrier.c: Barrier rounds, action, abort/reset, dead waiters. */
 #include "harness/harness.h"
 
 #include <mproc/barrier.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -236,6 +237,44 @@ Test(barrier, action_runs_once_per_round_before_the_release)
 	rounds_test(4, 2000, true);
 }
 
+struct thread_rounds {
+	mp_barrier_t *b;
+	struct rounds *r;
+	unsigned n_rounds;
+};
+
+static void *
+thread_rounds(void *arg)
+{
+	struct thread_rounds *t = arg;
+	run_rounds(t->b, t->r, t->n_rounds, true);
+	return NULL;
+}
+
+Test(barrier, threads_of_one_process_are_parties_too)
+{
+	enum { THREADS = 4, N_ROUNDS = 2000 };
+	size_t size = sizeof(struct rounds) + N_ROUNDS * sizeof(uint32_t);
+	struct rounds *r = shared_map(size);
+	mp_barrier_t *b;
+	expect_ok(mp_barrier_new(THREADS, rounds_action, r, MP_FOREVER, &b));
+	pthread_t th[THREADS];
+	struct thread_rounds t = { .b = b, .r = r, .n_rounds = N_ROUNDS };
+	for (int i = 0; i < THREADS; i++) {
+		cr_assert(pthread_create(&th[i], NULL, thread_rounds, &t) == 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+	}
+	cr_assert_eq(atomic_load(&r->errors), 0);
+	for (unsigned i = 0; i < N_ROUNDS; i++) {
+		cr_assert_eq(atomic_load(&r->seen[i]), (1u << THREADS) - 1);
+	}
+	cr_assert_eq(atomic_load(&r->actions), N_ROUNDS);
+	mp_barrier_free(b);
+	munmap(r, size);
+}
+
 /*
  * 4 processes, 2 parties, 2000 rounds. Each wait is claimed from a shared
  * counter first, so every process holds at most one claim and the last
@@ -282,8 +321,8 @@ Test(barrier, more_processes_than_parties_share_the_rounds)
 		cr_assert_eq(reap(pids[p]), 0);
 	}
 	cr_assert_eq(atomic_load(&c->errors), 0);
-	cr_assert_eq(atomic_load(&c->tally[0]), ROUNDS, "one index 0 per round");
-	cr_assert_eq(atomic_load(&c->tally[1]), ROUNDS, "one index 1 per round");
+	cr_assert_eq(atomic_load(&c->tally[0]), ROUNDS, "an index 0 a round");
+	cr_assert_eq(atomic_load(&c->tally[1]), ROUNDS, "an index 1 a round");
 	cr_assert_eq(atomic_load(&c->actions), ROUNDS, "one action per round");
 	mp_barrier_free(b);
 	munmap(c, sizeof(*c));
@@ -330,6 +369,28 @@ Test(barrier, default_timeout_applies)
 	expect_err(mp_barrier_wait(b, MP_BARRIER_DEFAULT, NULL), MP_EBROKEN);
 	cr_assert_eq(reap(pid), 1, "the other waiter got MP_EBROKEN");
 	cr_assert(mp_barrier_broken(b));
+	mp_barrier_free(b);
+}
+
+Test(barrier, a_timeout_while_the_last_round_drains_breaks_nothing)
+{
+	mp_barrier_t *b;
+	expect_ok(mp_barrier_new(2, NULL, NULL, MP_FOREVER, &b));
+	pid_t pid = fork_waiter(b, MP_FOREVER);
+	await_waiting(b, 1);
+	await_sleeping(pid);
+	/* Stopped, the released child cannot leave: the round drains. */
+	cr_assert(kill(pid, SIGSTOP) == 0);
+	unsigned index;
+	expect_ok(mp_barrier_wait(b, 60000, &index));
+	cr_assert_eq(index, 1);
+	expect_err(mp_barrier_wait(b, 20, &index), -ETIMEDOUT);
+	cr_assert(!mp_barrier_broken(b));
+	cr_assert(kill(pid, SIGCONT) == 0);
+	cr_assert_eq(reap(pid), 0, "the stopped child was released");
+	pid = fork_waiter(b, 60000);
+	expect_ok(mp_barrier_wait(b, 60000, &index));
+	cr_assert_eq(reap(pid), 0);
 	mp_barrier_free(b);
 }
 
@@ -385,7 +446,7 @@ Test(barrier, a_killed_waiter_breaks_the_barrier)
 	expect_err(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
 	mp_barrier_reset(b);
 	cr_assert(!mp_barrier_broken(b));
-	cr_assert_eq(mp_barrier_n_waiting(b), 0, "the dead one was counted out");
+	cr_assert_eq(mp_barrier_n_waiting(b), 0, "the dead one is counted out");
 	mp_barrier_free(b);
 }
 
@@ -434,6 +495,27 @@ Test(barrier, the_last_arrival_dying_in_the_action_breaks_the_barrier)
 	}
 	expect_err(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
 	cr_assert_eq(reap(pid), 100 + SIGKILL);
+	mp_barrier_free(b);
+}
+
+static void
+abort_action(void *arg)
+{
+	mp_barrier_abort(*(mp_barrier_t **)arg);
+}
+
+Test(barrier, an_abort_during_the_action_breaks_the_round)
+{
+	static mp_barrier_t *b;
+	expect_ok(mp_barrier_new(2, abort_action, &b, MP_FOREVER, &b));
+	pid_t pid = fork_waiter(b, MP_FOREVER);
+	await_waiting(b, 1);
+	expect_err(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
+	cr_assert_eq(reap(pid), 1, "the waiter got MP_EBROKEN");
+	cr_assert(mp_barrier_broken(b));
+	mp_barrier_reset(b);
+	cr_assert(!mp_barrier_broken(b));
+	cr_assert_eq(mp_barrier_n_waiting(b), 0);
 	mp_barrier_free(b);
 }
 

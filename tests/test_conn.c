@@ -1010,3 +1010,98 @@ Test(conn, every_allocation_failure_is_enomem_and_leaks_nothing)
 	mp_conn_close(a);
 	mp_conn_close(b);
 }
+
+/* ---- hostile streams ---------------------------------------------------- */
+
+Test(conn, random_streams_end_in_a_clean_error)
+{
+	unsigned seed = 12345;
+	for (int round = 0; round < 300; round++) {
+		mp_conn_t *a, *b;
+		expect_ok(mp_pipe(&a, &b, true));
+		uint8_t junk[512];
+		size_t n = (size_t)(rand_r(&seed) % sizeof(junk));
+		for (size_t i = 0; i < n; i++) {
+			/* Small lengths are likely: the high bytes are mostly 0. */
+			junk[i] = (uint8_t)(rand_r(&seed) % 4 == 0 ?
+			    rand_r(&seed) : rand_r(&seed) % 3);
+		}
+		raw_write(a, junk, n);
+		mp_conn_close(a);
+		int rv;
+		int frames = 0;
+		for (;;) {
+			void *buf;
+			size_t len;
+			rv = mp_conn_recv_bytes(b, 1 << 16, 1000, &buf, &len);
+			if (rv != 0) {
+				break;
+			}
+			mp_free(buf);
+			frames++;
+			cr_assert(frames <= 512);
+		}
+		cr_assert(rv == MP_EOF || rv == MP_ETRUNCATED || rv == -EPROTO ||
+		    rv == -EMSGSIZE, "round %d ended with %s", round,
+		    mp_err_name(rv));
+		mp_conn_close(b);
+	}
+}
+
+Test(conn, globals_need_a_whitelist)
+{
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	mp_obj_t *e = mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("k")), NULL, false);
+	cr_assert_not_null(e);
+	expect_ok(mp_conn_send(a, e));
+	expect_ok(mp_conn_send(a, e));
+	mp_obj_t *back = NULL;
+	expect_err(mp_conn_recv(b, 5000, &back), MP_EFORBIDDEN);
+	static const struct mp_pickle_global allow[] = {
+		{ "builtins", "KeyError", NULL, NULL },
+	};
+	struct mp_pickle_opts opts = { .globals = allow, .n_globals = 1 };
+	expect_ok(mp_conn_recv_opts(b, 5000, &opts, &back));
+	cr_assert_str_eq(mp_instance_name(back), "KeyError");
+	cr_assert(mp_obj_equal(e, back));
+	mp_obj_unref(back);
+	mp_obj_unref(e);
+	mp_conn_close(a);
+	mp_conn_close(b);
+}
+
+Test(conn, wait_on_more_connections_than_fit_on_the_stack)
+{
+	enum { N = 40 };
+	mp_conn_t *r[N], *w[N];
+	for (int i = 0; i < N; i++) {
+		expect_ok(mp_pipe(&r[i], &w[i], false));
+	}
+	bool ready[N];
+	cr_assert_eq(mp_conn_wait(r, N, MP_NOWAIT, ready), 0);
+	expect_ok(mp_conn_send_bytes(w[37], "x", 1));
+	cr_assert_eq(mp_conn_wait(r, N, 5000, ready), 1);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(ready[i], i == 37, "ready[%d]", i);
+	}
+	for (int i = 0; i < N; i++) {
+		mp_conn_close(r[i]);
+		mp_conn_close(w[i]);
+	}
+}
+
+Test(conn, host_names_resolve_to_ipv4_like_cpython)
+{
+	mp_listener_t *l;
+	expect_ok(mp_listener_open("localhost:0", NULL, 0, &l));
+	const char *addr = mp_listener_address(l);
+	cr_assert(strncmp(addr, "127.0.0.1:", 10) == 0, "address %s", addr);
+	mp_listener_close(l);
+	expect_ok(mp_listener_open(":0", NULL, 0, &l));
+	addr = mp_listener_address(l);
+	cr_assert(strncmp(addr, "0.0.0.0:", 8) == 0, "address %s", addr);
+	serve_one(l, NULL, 0, 0);
+	mp_listener_close(l);
+}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_interop_pickle.c: mproc's pickles against every installed CPython, both ways. */
+/* test_interop_pickle.c: mproc's pickles against every installed CPython. */
 #include "harness/harness.h"
 #include "core/buf.h"
 
@@ -126,6 +126,15 @@ build_scalars(void)
 	char neg[400];
 	snprintf(neg, sizeof(neg), "-%s", two_1000);
 	add("int16", big(neg));
+	/* 2**2100 and -2**2100 need 263 bytes: LONG4. */
+	uint8_t le[263] = { 0 };
+	mp_obj_t *o = NULL;
+	le[262] = 0x10;
+	expect_ok(mp_int_from_bytes(le, sizeof(le), &o));
+	add("int17", o);
+	le[262] = 0xf0;
+	expect_ok(mp_int_from_bytes(le, sizeof(le), &o));
+	add("int18", o);
 	static const char *const fnames[] = { "float0", "float1", "float2",
 		"float3", "float4", "float5", "float6", "float7" };
 	const double fl[] = { 0.0, -0.0, 1.5, 1e300, -2.5e-300, INFINITY,
@@ -249,6 +258,10 @@ build_shared_and_instances(void)
 	add("shared_300", l);
 	add("keyerror", mp_instance_new("builtins", "KeyError", mp_tuple_of(1,
 	    mp_str("zz")), NULL, false));
+	const char *const note[] = { "note" };
+	mp_obj_t *notev[] = { mp_int(1) };
+	add("error_state", mp_instance_new("builtins", "KeyError",
+	    mp_tuple_of(1, mp_str("x")), dict_of(1, note, notev), false));
 	add("error_reply", mp_tuple_of(2, mp_str("#ERROR"), mp_instance_new(
 	    "builtins", "KeyError", mp_tuple_of(1, mp_str("k")), NULL,
 	    false)));
@@ -360,8 +373,8 @@ static const struct mp_pickle_global interop_globals[] = {
 static bool
 same(const mp_obj_t *a, const mp_obj_t *b)
 {
-	if (mp_obj_type(a) == MP_TYPE_FLOAT && mp_obj_type(b) == MP_TYPE_FLOAT &&
-	    isnan(mp_float_value(a))) {
+	if (mp_obj_type(a) == MP_TYPE_FLOAT &&
+	    mp_obj_type(b) == MP_TYPE_FLOAT && isnan(mp_float_value(a))) {
 		return isnan(mp_float_value(b));
 	}
 	return mp_obj_equal(a, b);
@@ -436,7 +449,8 @@ check_c_loads(const struct mp_test_python *py)
 			mp_obj_t *v = NULL;
 			eb[0] = '\0';
 			int rv = mp_pickle_loads(h + 4, n, &o, &v);
-			cr_assert_eq(rv, 0, "python %s, %s, protocol %d: %s (%s)",
+			cr_assert_eq(rv, 0,
+			    "python %s, %s, protocol %d: %s (%s)",
 			    py->label, items[i].name, proto, mp_err_name(rv),
 			    eb);
 			cr_assert(same(v, items[i].v),
@@ -455,7 +469,9 @@ Test(interop_pickle, cpython_loads_mproc_bytes_identical)
 {
 	const struct mp_test_python *pys;
 	size_t n = mp_test_pythons(&pys);
-	cr_assert_gt(n, 0, "no CPython found");
+	if (n == 0) {
+		cr_skip_test("no CPython 3.8-3.13 found");
+	}
 	corpus_build();
 	for (size_t i = 0; i < n; i++) {
 		check_python_loads(&pys[i]);
@@ -469,7 +485,9 @@ Test(interop_pickle, mproc_loads_cpython_protocols_2_to_5)
 {
 	const struct mp_test_python *pys;
 	size_t n = mp_test_pythons(&pys);
-	cr_assert_gt(n, 0, "no CPython found");
+	if (n == 0) {
+		cr_skip_test("no CPython 3.8-3.13 found");
+	}
 	corpus_build();
 	for (size_t i = 0; i < n; i++) {
 		check_c_loads(&pys[i]);

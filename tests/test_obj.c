@@ -222,6 +222,74 @@ Test(obj, allocation_failures_never_leak)
 	counting_end();
 }
 
+/*
+ * Build a value touching every allocation path (big ints from text and
+ * bytes, a dict that resizes, sets, str, bytes, an instance), print it and
+ * encode an int, with the Nth allocation failing.
+ */
+static int
+build_and_print(char **text)
+{
+	static const uint8_t le[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xc0 };
+	mp_obj_t *bigs = NULL;
+	mp_obj_t *neg = NULL;
+	int rv = mp_int_from_str("123456789012345678901234567890", &bigs);
+	if (rv == 0) {
+		rv = mp_int_from_bytes(le, sizeof(le), &neg);
+	}
+	mp_obj_t *d = mp_dict_new();
+	for (int i = 0; rv == 0 && i < 20; i++) {
+		rv = mp_dict_set(d, mp_int(i), mp_str("v"));
+	}
+	mp_obj_t *fs = mp_frozenset_new();
+	if (rv == 0) {
+		rv = mp_set_add(fs, mp_bytes("b", 1));
+	}
+	mp_obj_t *all = mp_list_of(5, mp_obj_ref(bigs), mp_obj_ref(neg),
+	    mp_obj_ref(d), mp_obj_ref(fs), mp_instance_new("builtins",
+	    "KeyError", mp_tuple_of(1, mp_float(0.5)), NULL, false));
+	uint8_t *bytes = NULL;
+	size_t n = 0;
+	if (rv == 0) {
+		rv = all == NULL ? -ENOMEM : mp_int_to_bytes(neg, &bytes, &n);
+	}
+	if (rv == 0) {
+		rv = mp_obj_repr(all, text);
+	}
+	mp_free(bytes);
+	mp_obj_unref(all);
+	mp_obj_unref(fs);
+	mp_obj_unref(d);
+	mp_obj_unref(neg);
+	mp_obj_unref(bigs);
+	return rv;
+}
+
+Test(obj, every_allocation_failure_is_reported_and_clean)
+{
+	counting_start();
+	for (unsigned long n = 1;; n++) {
+		char *text = NULL;
+		mp__alloc_fail_after(n);
+		int rv = build_and_print(&text);
+		mp__alloc_fail_after(0);
+		if (rv == 0) {
+			cr_assert_str_eq(text, "[123456789012345678901234567890, "
+			    "-1180591620717411303424, {0: 'v', 1: 'v', 2: 'v', "
+			    "3: 'v', 4: 'v', 5: 'v', 6: 'v', 7: 'v', 8: 'v', "
+			    "9: 'v', 10: 'v', 11: 'v', 12: 'v', 13: 'v', 14: 'v', "
+			    "15: 'v', 16: 'v', 17: 'v', 18: 'v', 19: 'v'}, "
+			    "frozenset({b'b'}), KeyError(0.5)]");
+			mp_free(text);
+			break;
+		}
+		cr_assert(rv == -ENOMEM || rv == MP_ETYPE,
+		    "allocation %lu: %s", n, mp_err_name(rv));
+		cr_assert_lt(n, 10000);
+	}
+	counting_end();
+}
+
 /* ---- Ints ------------------------------------------------------------- */
 
 static void

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_pickle.c: the pickle codec: CPython's bytes, round trips, refusals, limits. */
+/* test_pickle.c: the pickle codec: CPython's bytes, refusals and limits. */
 #include "harness/harness.h"
 #include "core/buf.h"
 #include "obj/pickle_internal.h"
@@ -77,7 +77,17 @@ reduce_list(const mp_obj_t *args, mp_obj_t **out, void *user)
 	return copy == NULL ? -ENOMEM : 0;
 }
 
+/* A hook handing back an item of its arguments, shared with them. */
+static int
+reduce_first(const mp_obj_t *args, mp_obj_t **out, void *user)
+{
+	(void)user;
+	*out = mp_obj_ref(mp_tuple_get(args, 0));
+	return *out == NULL ? -EINVAL : 0;
+}
+
 static const struct mp_pickle_global test_globals[] = {
+	{ "test", "first", reduce_first, NULL },
 	{ "multiprocessing.managers", "Token", NULL, NULL },
 	{ "builtins", "KeyError", NULL, NULL },
 	{ "builtins", "IndexError", NULL, NULL },
@@ -192,7 +202,7 @@ static const char two_1000[] =
 
 Test(pickle, scalars_match_cpython)
 {
-	/* Frames hold 4 bytes or more, STOP included; smaller ones have none. */
+	/* A frame of 4 bytes or more (STOP included) has a header. */
 	expect_dumps(mp_none(), "80044e2e");
 	expect_dumps(mp_bool(true), "8004882e");
 	expect_dumps(mp_bool(false), "8004892e");
@@ -211,7 +221,8 @@ Test(pickle, scalars_match_cpython)
 	    "8004950c000000000000008a090000000000000080002e");
 	expect_dumps(big_int("-1180591620717411303424"),
 	    "8004950c000000000000008a090000000000000000c02e");
-	expect_dumps(mp_float(1.5), "8004950a00000000000000473ff80000000000002e");
+	expect_dumps(mp_float(1.5),
+	    "8004950a00000000000000473ff80000000000002e");
 	expect_dumps(mp_float(-0.0),
 	    "8004950a000000000000004780000000000000002e");
 	expect_dumps(mp_str(""), "80049504000000000000008c00942e");
@@ -370,6 +381,20 @@ Test(pickle, batches_follow_cpython)
 	mp_obj_unref(big);
 }
 
+/* Deleted entries leave holes in a table; only live ones are written. */
+Test(pickle, deleted_entries_are_skipped)
+{
+	mp_obj_t *d = mp_dict_new();
+	expect_ok(mp_dict_set(d, mp_str("a"), mp_int(1)));
+	expect_ok(mp_dict_set(d, mp_str("b"), mp_int(2)));
+	expect_ok(mp_dict_set(d, mp_str("c"), mp_int(3)));
+	mp_obj_t *b = mp_str("b");
+	expect_ok(mp_dict_del(d, b));
+	mp_obj_unref(b);
+	expect_dumps(d, "80049511000000000000007d94288c0161944b018c0163944b03"
+	    "752e");
+}
+
 /* A str body of 64 KiB or more is written outside frames: the frame
  * before it is committed (here empty, so it loses its header). */
 Test(pickle, large_bodies_leave_the_frame)
@@ -507,7 +532,8 @@ Test(pickle, round_trip_every_type)
 		round_trip(mp_float(fl[i]));
 	}
 	round_trip(mp_str(""));
-	round_trip(mp_str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9f\x90\x8d"));
+	round_trip(mp_str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac "
+	    "\xf0\x9f\x90\x8d"));
 	char *s300 = malloc(301);
 	memset(s300, 'a', 300);
 	s300[300] = '\0';
@@ -635,6 +661,13 @@ Test(pickle, cycles_are_refused)
 	/* An instance whose state holds itself. */
 	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x08KeyError\x93)R\x94"
 	    "}\x94\x8c\x01s\x94h\x00sb."), MP_EPICKLE);
+	/* A hook's result reachable from the memo through its arguments:
+	 * L = first((L,)) with (L,) memoized, then L.append((L,)). */
+	expect_err(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85\x94R"
+	    "h\x00" "a."), MP_EPICKLE);
+	/* A fresh result can be filled: first(([],)) + [1]. */
+	expect_ok(RAW("\x80\x04\x8c\x04test\x8c\x05" "first\x93]\x85R"
+	    "K\x01" "a."));
 	/* A list DUPed into itself. */
 	expect_err(RAW("\x80\x04]2a."), MP_EPICKLE);
 	/* A set holding a frozenset holding... nothing mutable: fine. */
@@ -657,7 +690,8 @@ Test(pickle, whitelisted_global_with_reduce_hook)
 	mp_obj_unref(want);
 	mp_obj_unref(v);
 	/* The hook refusing its arguments aborts with its error. */
-	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x04list\x93K\x01\x85R."),
+	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x04list\x93"
+	    "K\x01\x85R."),
 	    -EINVAL);
 	cr_assert(strstr(errbuf, "reduce hook") != NULL, "%s", errbuf);
 	/* Without a hook: an instance of the class. */
@@ -684,9 +718,11 @@ Test(pickle, globals_outside_the_whitelist_are_forbidden)
 	    MP_EFORBIDDEN);
 	expect_err(RAW("cposix\nsystem\n(S'ls'\ntR."), MP_EFORBIDDEN);
 	/* Protocol-2 aliases are not whitelisted names either. */
-	expect_err(RAW("\x80\x02" "c__builtin__\nKeyError\n)R."), MP_EFORBIDDEN);
+	expect_err(RAW("\x80\x02" "c__builtin__\nKeyError\n)R."),
+	    MP_EFORBIDDEN);
 	/* Near misses of a whitelisted name. */
-	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x09KeyError\x00\x93)R."),
+	expect_err(RAW("\x80\x04\x8c\x08" "builtins\x8c\x09KeyError\x00"
+	    "\x93)R."),
 	    MP_EFORBIDDEN);
 	expect_err(RAW("\x80\x04\x8c\x09" "builtins.\x8c\x08KeyError\x93)R."),
 	    MP_EFORBIDDEN);
@@ -719,7 +755,10 @@ Test(pickle, code_running_opcodes_are_forbidden)
 Test(pickle, malformed_input_is_epickle)
 {
 	expect_err(RAW(""), MP_EPICKLE);
+	expect_err(loads(NULL, 0, &(mp_obj_t *){ NULL }), MP_EPICKLE);
 	expect_err(RAW("\x80\x04"), MP_EPICKLE);           /* no STOP */
+	cr_assert_str_eq(errbuf, "opcode 0x00 at offset 2: truncated input: "
+	    "no STOP");
 	expect_err(RAW("\x80\x04."), MP_EPICKLE);          /* empty stack */
 	expect_err(RAW("\x80\x04NN."), MP_EPICKLE);        /* two items */
 	expect_err(RAW("\x80\x04N.N"), MP_EPICKLE);        /* trailing */
@@ -766,6 +805,8 @@ Test(pickle, malformed_input_is_epickle)
 	expect_ok(RAW("\x80\x04(N0NN1N."));                /* POP, POP_MARK */
 	expect_ok(RAW("\x80\x04(0N."));                    /* POP of a mark */
 	expect_ok(RAW("N."));                              /* no PROTO */
+	expect_ok(RAW("\x80\x02]q\x00(e."));               /* empty batch */
+	expect_ok(RAW("\x80\x04}(u\x8f(\x90\x86."));
 	expect_ok(RAW("\x80\x02\x80\x05N."));
 }
 
@@ -875,6 +916,41 @@ Test(pickle, deep_nesting_is_elimit)
 		expect_err(loads_buf(p, k, &o), depth == 50 ? 0 : MP_ELIMIT);
 	}
 	free(p);
+}
+
+/*
+ * A container's depth follows it into the memo: a list memoized empty,
+ * then filled 9 deep, comes back from BINGET 9 deep. Memoizing a growing
+ * container twice is refused, so no memo entry can keep a stale depth.
+ */
+Test(pickle, memo_keeps_depths_exact)
+{
+	uint8_t p[64];
+	size_t k = 0;
+	p[k++] = 0x80;
+	p[k++] = 4;
+	p[k++] = ']';
+	p[k++] = 0x94;
+	memset(p + k, ']', 8);
+	k += 8;
+	memset(p + k, 'a', 8);
+	k += 8;
+	p[k++] = 'h';
+	p[k++] = 0;
+	p[k++] = 0x85;
+	p[k++] = 0x85;
+	p[k++] = '.';
+	struct mp_pickle_opts o = opts_default();
+	o.max_depth = 10;
+	expect_err(loads_buf(p, k, &o), MP_ELIMIT);
+	o.max_depth = 11;
+	/* Within the limit the decode goes on to STOP, with two values. */
+	expect_err(loads_buf(p, k, &o), MP_EPICKLE);
+	cr_assert(strstr(errbuf, "exactly one") != NULL, "%s", errbuf);
+	expect_err(RAW("\x80\x04]\x94\x94."), MP_EPICKLE);
+	cr_assert(strstr(errbuf, "memoized twice") != NULL, "%s", errbuf);
+	/* Complete values may be memoized again (BINGET then MEMOIZE). */
+	expect_ok(RAW("\x80\x04]\x94h\x00\x94\x86."));
 }
 
 Test(pickle, absurd_lengths_fail_before_allocating)

@@ -364,3 +364,49 @@ Test(shm, failed_allocations_leave_nothing_behind)
 	/* Nothing to list needs no allocation; anything else fails cleanly. */
 	cr_assert(rv == -ENOMEM || (rv == 0 && n == 0), "%s", mp_err_name(rv));
 }
+
+Test(shm, named_objects_of_other_kinds_are_listed_but_not_cleaned)
+{
+	const char *name = test_name("lock");
+	mp_lock_t *lock;
+	expect_ok(mp_lock_open(name, MP_CREATE | MP_EXCL, &lock));
+	struct mp_shm_info *list;
+	size_t n;
+	expect_ok(mp_shm_list(&list, &n));
+	const struct mp_shm_info *e = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].kind, "lock") == 0 &&
+		    strcmp(list[i].name, name) == 0) {
+			e = &list[i];
+		}
+	}
+	cr_assert_not_null(e);
+	cr_assert_eq(e->creator, 0, "named sync objects do not record it");
+	cr_assert_gt(e->size, 0);
+	mp_free(list);
+
+	char *out, *err;
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
+	cr_assert_null(strstr(out, name), "%s", out);
+	free(out);
+	free(err);
+	const char *ls[] = { mp_test_bin("bin/mpshm"), "list", NULL };
+	cr_assert_eq(mp_test_run(ls, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	char want[128];
+	snprintf(want, sizeof(want), "lock     %s", name);
+	const char *line = strstr(out, want);
+	cr_assert_not_null(line, "%s", out);
+	cr_assert_eq(strncmp(line + strcspn(line, "\n") - 3, "- ?", 3), 0, "%s",
+	    out);
+	free(out);
+	free(err);
+	const char *rm[] = { mp_test_bin("bin/mpshm"), "rm", "-k", "lock", name,
+		NULL };
+	cr_assert_eq(mp_test_run(rm, NULL, 0, &out, NULL, &err), 0, "%s", err);
+	free(out);
+	free(err);
+	expect_err(mp_lock_unlink(name), -ENOENT);
+	mp_lock_close(lock);
+}

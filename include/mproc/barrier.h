@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/barrier.h: a process-shared barrier, as Python's multiprocessing.Barrier. */
+/* mproc/barrier.h: process-shared Barrier (Python's Barrier). */
 #ifndef MPROC_BARRIER_H
 #define MPROC_BARRIER_H
 
@@ -31,9 +31,10 @@ extern "C" {
  * round is not broken: it is only counted out). What cannot be detected: a
  * party that dies before it calls mp_barrier_wait looks exactly like a slow
  * one; use a timeout (or the default timeout) when that matters. The pid
- * is written a few instructions after the arrival is counted, and a death
- * inside that window is not seen either. A pid the kernel has already
- * given to a new process reads as alive.
+ * is written a few instructions after the arrival is counted and erased a
+ * few instructions before the caller is counted out, and a death inside
+ * those windows is not seen either. A pid the kernel has already given to
+ * a new process reads as alive.
  *
  * Waiters spin for a few tens of microseconds before they sleep: two
  * processes that meet at a barrier in a loop hand over in well under a
@@ -83,16 +84,16 @@ MP_API void mp_barrier_free(mp_barrier_t *b);
  * mp_barrier_open: open the barrier called name (1 to 200 bytes, no '/';
  * the shared memory object is "/mproc.barrier.<name>"), shared by every
  * process that opens it. flags as mp_event_open: MP_CREATE, MP_EXCL.
- * parties: the creator's count when the barrier is created; an opener
- * passes the same count or 0 for "whatever the creator chose". action,
- * arg and default_timeout_ms belong to this handle: when this process is
- * the last to arrive, it runs its own action.
+ * parties: the number of parties, the same in every process (the size of
+ * the shared block depends on it). action, arg and default_timeout_ms
+ * belong to this handle: when this process is the last to arrive, it runs
+ * its own action.
  * Returns 0 and stores the handle in *out, -EINVAL (bad name, flags,
- * parties or timeout, or parties unlike the creator's), -ENOENT, -EEXIST,
- * -EPROTO (another kind of object), -ETIMEDOUT (the creator did not finish
- * initialising it), -ENOMEM, -errno from shm_open / mmap. On failure *out
- * is untouched. Close with mp_barrier_close; the creator removes the name
- * with mp_barrier_unlink.
+ * parties or timeout), -ENOENT, -EEXIST, -EPROTO (another kind of object,
+ * or a barrier of another number of parties), -ETIMEDOUT (the creator did
+ * not finish initialising it), -ENOMEM, -errno from shm_open / mmap. On
+ * failure *out is untouched. Close with mp_barrier_close; the creator
+ * removes the name with mp_barrier_unlink.
  * Threads: safe. Fork: the handle is usable in children.
  */
 MP_API int mp_barrier_open(const char *name, int flags, unsigned parties,
@@ -128,12 +129,15 @@ MP_API int mp_barrier_unlink(const char *name);
  *               waiting; also when this call's own timeout expired, which
  *               breaks the barrier for everyone (Python raises
  *               BrokenBarrierError there too);
+ *   -ETIMEDOUT  the timeout expired before the caller could join a round
+ *               (the previous round was still draining: its callers had
+ *               not all left); nothing is broken;
  *   -EINVAL     a timeout below MP_BARRIER_DEFAULT.
- * The timeout counts from the call. Time spent waiting for the previous
- * round to drain is included, but a timeout in that phase returns
- * -ETIMEDOUT without breaking anything, since the caller has not joined a
- * round. Once the last party has arrived, the round completes even if a
- * timeout expires while the action runs. Signals do not interrupt the wait.
+ * The timeout counts from the call and covers both the wait for the
+ * previous round to drain (Python waits for that without a timeout) and
+ * the wait in the caller's own round. Once the last party has arrived, the
+ * round completes even if a timeout expires while the action runs.
+ * Signals do not interrupt the wait.
  * Threads: safe. Fork: usable.
  */
 MP_API int mp_barrier_wait(mp_barrier_t *b, int64_t timeout_ms,

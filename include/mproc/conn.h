@@ -29,7 +29,13 @@ extern "C" {
  */
 typedef struct mp_conn mp_conn_t;
 
-/* mp_listener_t: a bound, listening socket that hands out mp_conn_t. */
+/*
+ * mp_listener_t is a bound, listening socket (TCP or Unix) that hands out
+ * authenticated mp_conn_t, like multiprocessing.connection.Listener.
+ * Threads: safe; concurrent accepts get different connections; close must
+ * not race with accept.
+ * Fork: usable in the child; only the opening process unlinks a Unix path.
+ */
 typedef struct mp_listener mp_listener_t;
 
 /* Default cap on one message received with mp_conn_recv: 256 MiB. */
@@ -62,9 +68,11 @@ MP_API int mp_conn_open_fd(int fd, mp_conn_t **out);
 
 /*
  * mp_conn_close: close the fd and release the connection and its buffers.
- * A peer blocked in a receive then gets MP_EOF. NULL does nothing. After
- * the call the pointer is invalid: set it to NULL, and close(NULL) again is
- * harmless. This function cannot fail.
+ * A peer blocked in a receive then gets MP_EOF (once every process holding
+ * a copy of the fd has closed it). NULL does nothing, so the idiom
+ * "mp_conn_close(c); c = NULL;" makes repeated closes harmless; closing the
+ * same non-NULL pointer twice is a use after free. This function cannot
+ * fail.
  * Threads: must not race with any other call on c. Fork: a child's close
  * closes only the child's copy of the fd.
  */
@@ -207,6 +215,15 @@ MP_API int mp_conn_send(mp_conn_t *c, const mp_obj_t *o);
  * Threads: one receiver at a time. Fork: usable.
  */
 MP_API int mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out);
+
+/*
+ * mp_conn_recv_opts: mp_conn_recv with the decoder's limits and whitelist
+ * of globals taken from opts (see mp_pickle_loads), for peers that send
+ * exceptions or manager Tokens. opts->max_len 0 means the connection's
+ * max message size. Returns as mp_conn_recv.
+ */
+MP_API int mp_conn_recv_opts(mp_conn_t *c, int64_t timeout_ms,
+    const struct mp_pickle_opts *opts, mp_obj_t **out);
 #endif
 
 /* ---- Authentication (CPython's HMAC challenge) --------------------------- */
@@ -254,7 +271,8 @@ MP_API int mp_conn_answer_challenge(mp_conn_t *c, const void *key,
 /*
  * Addresses are strings:
  *   "host:port"     IPv4 address or host name ("127.0.0.1:0",
- *                   "localhost:5000");
+ *                   "localhost:5000"); names resolve to IPv4 only, as
+ *                   CPython's ('host', port) does;
  *                   an empty host (":5000") listens on every IPv4 interface;
  *   "[v6addr]:port" IPv6 ("[::1]:0");
  *   "/path", "unix:path"  a Unix stream socket.

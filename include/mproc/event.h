@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/event.h: a process-shared flag that processes wait on, as Python's multiprocessing.Event. */
+/* mproc/event.h: process-shared Event (Python's multiprocessing.Event). */
 #ifndef MPROC_EVENT_H
 #define MPROC_EVENT_H
 

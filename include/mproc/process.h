@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mproc/process.h: processes that run a function, as Python's multiprocessing.Process. */
+/* mproc/process.h: processes that run a function (multiprocessing.Process). */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
 
@@ -85,7 +85,10 @@ MP_API int mp_process_new(mp_target_fn fn, void *arg,
  * forks, the caller's stdio output streams are flushed (as Python does),
  * so text printed without a newline is not printed again by the child.
  * The call returns once the child has finished its set-up, so a failure
- * there is reported here and leaves no child behind.
+ * there is reported here and leaves no child behind. A target should
+ * return rather than call exit(): exit() would also run the atexit
+ * handlers the child inherited from its parent (Python's child never
+ * does); _exit() is fine.
  * Returns 0, or:
  *   -EALREADY  the handle was already started (Python: "cannot start a
  *              process twice");

@@ -93,7 +93,7 @@ MP_API int mp_lock_unlink(const char *name);
  *   -ENOTRECOVERABLE  a previous owner died and nobody marked the lock
  *                     consistent; it cannot be acquired any more;
  *   -EDEADLK          a (non-recursive) Lock already held by the caller;
- *   -EOVERFLOW        an RLock taken more than UINT32_MAX - 1 times.
+ *   -EOVERFLOW        an RLock already held UINT32_MAX times.
  * Signals do not interrupt the wait.
  */
 MP_API int mp_lock_acquire(mp_lock_t *l, int64_t timeout_ms);

@@ -11,6 +11,7 @@
 /* A parsed address: a Unix path, or a host and a port for getaddrinfo. */
 struct mp__addr {
 	bool is_unix;
+	int family;            /* AF_INET, or AF_INET6 for "[...]:port" */
 	char host[256];
 	char port[8];
 	struct sockaddr_un sun;

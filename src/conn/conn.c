@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,13 +35,6 @@ mp__conn_new(int fd, bool readable, bool writable, bool is_sock,
 	mp_conn_t *c = mp__calloc(1, sizeof(*c));
 	if (c == NULL) {
 		return -ENOMEM;
-	}
-	if (readable) {
-		c->rbuf = mp__malloc(MP__CONN_RBUF_SIZE);
-		if (c->rbuf == NULL) {
-			mp__free(c);
-			return -ENOMEM;
-		}
 	}
 	c->fd = fd;
 	c->readable = readable;
@@ -382,7 +374,7 @@ mp__conn_frame_buffered(const mp_conn_t *c)
 	if (c->eof || c->broken) {
 		return true;
 	}
-	if (c->pend != NULL) {
+	if (c->pend != NULL || c->rbuf == NULL) {
 		return false;
 	}
 	size_t avail = c->rend - c->rpos;
@@ -475,6 +467,16 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	}
 	if (c->broken) {
 		return -EPROTO;
+	}
+	if (c->rbuf == NULL) {
+		/*
+		 * Allocated at the first receive, so that ends which never
+		 * receive (and idle server connections) cost no 64 KiB.
+		 */
+		c->rbuf = mp__malloc(MP__CONN_RBUF_SIZE);
+		if (c->rbuf == NULL) {
+			return -ENOMEM;
+		}
 	}
 	if (c->pend != NULL) {
 		return recv_pending(c, d, deadline, nowait);

@@ -27,7 +27,10 @@ struct mp_conn {
 	bool broken;           /* a message was lost mid-way: no framing left */
 	size_t max_message;
 
-	/* Receive side: rbuf[rpos..rend) is read and not yet consumed. */
+	/*
+	 * Receive side: rbuf[rpos..rend) is read and not yet consumed. rbuf
+	 * is NULL until the first receive.
+	 */
 	uint8_t *rbuf;
 	size_t rpos;
 	size_t rend;

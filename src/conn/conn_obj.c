@@ -42,6 +42,13 @@ mp_conn_send(mp_conn_t *c, const mp_obj_t *o)
 int
 mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out)
 {
+	return mp_conn_recv_opts(c, timeout_ms, NULL, out);
+}
+
+int
+mp_conn_recv_opts(mp_conn_t *c, int64_t timeout_ms,
+    const struct mp_pickle_opts *opts, mp_obj_t **out)
+{
 	MP_ASSERT(c != NULL && out != NULL);
 #if HAVE_PICKLE
 	/* Decode in place from the receive buffer: small messages not copied. */
@@ -54,14 +61,21 @@ mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out)
 	if (rv != 0) {
 		return rv;
 	}
-	struct mp_pickle_opts opts = { .max_len = c->max_message };
-	rv = mp_pickle_loads(data, len, &opts, out);
+	struct mp_pickle_opts o = { 0 };
+	if (opts != NULL) {
+		o = *opts;
+	}
+	if (o.max_len == 0) {
+		o.max_len = c->max_message;
+	}
+	rv = mp_pickle_loads(data, len, &o, out);
 	if (owned) {
 		mp__free((void *)data);
 	}
 	return rv;
 #else
 	(void)timeout_ms;
+	(void)opts;
 	(void)out;
 	return -ENOSYS;
 #endif

@@ -60,6 +60,7 @@ mp__conn_parse_address(const char *s, struct mp__addr *a)
 		return parse_unix(s, a);
 	}
 	a->is_unix = false;
+	a->family = AF_INET;
 	const char *host = s;
 	const char *colon;
 	size_t hlen;
@@ -70,6 +71,7 @@ mp__conn_parse_address(const char *s, struct mp__addr *a)
 		}
 		host = s + 1;
 		hlen = (size_t)(close - host);
+		a->family = AF_INET6;
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
@@ -96,15 +98,19 @@ int
 mp__conn_resolve(const struct mp__addr *a, bool passive,
     struct addrinfo **res)
 {
+	/*
+	 * "host:port" is IPv4, as CPython's ('host', port) is AF_INET: a
+	 * name such as localhost must not turn into ::1, where a Python
+	 * client would not find it. IPv6 is asked for with brackets.
+	 */
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
+		.ai_family = a->family,
 		.ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
 	};
 	const char *host = a->host;
 	if (host[0] == '\0') {
-		host = passive ? NULL : "127.0.0.1";
-		hints.ai_family = AF_INET; /* like CPython's ('', port) */
+		host = passive ? NULL : "127.0.0.1"; /* CPython's ('', port) */
 	}
 	int rv = getaddrinfo(host, a->port, &hints, res);
 	if (rv == EAI_MEMORY) {

@@ -171,14 +171,16 @@ check_items(struct mp__pdec *d, size_t from, uint32_t *depth)
 	uint32_t m = 0;
 	for (size_t i = from; i < d->sp; i++) {
 		if (d->stk[i] == NULL) {
-			return mp__pdec_fail(d, MP_EPICKLE, "a global used as a value");
+			return mp__pdec_fail(d, MP_EPICKLE,
+			    "a global used as a value");
 		}
 		if (d->inf[i].depth > m) {
 			m = d->inf[i].depth;
 		}
 	}
 	if ((size_t)m + 1 > d->max_depth) {
-		return mp__pdec_fail(d, MP_ELIMIT, "nesting deeper than max_depth");
+		return mp__pdec_fail(d, MP_ELIMIT,
+		    "nesting deeper than max_depth");
 	}
 	*depth = m;
 	return 0;
@@ -294,6 +296,9 @@ list_extend(struct mp__pdec *d, mp_obj_t *l, size_t from)
 {
 	size_t n = d->sp - from;
 	size_t len = l->u.seq.len;
+	if (n == 0) {
+		return 0; /* an empty MARK APPENDS; items may still be NULL */
+	}
 	if (len + n > l->u.seq.cap) {
 		size_t cap = l->u.seq.cap + l->u.seq.cap / 2 + 4;
 		if (cap < len + n) {
@@ -321,14 +326,16 @@ static int
 fill(struct mp__pdec *d, size_t from)
 {
 	if (from == 0 || from - 1 < fence(d) || d->stk[from - 1] == NULL) {
-		return mp__pdec_fail(d, MP_EPICKLE, "no container below the items");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "no container below the items");
 	}
 	mp_obj_t *t = d->stk[from - 1];
 	enum mp_type want = d->op == MP__OP_APPEND || d->op ==
 	    MP__OP_APPENDS ? MP_TYPE_LIST : d->op == MP__OP_ADDITEMS ?
 	    MP_TYPE_SET : MP_TYPE_DICT;
 	if (t->type != want) {
-		return mp__pdec_fail(d, MP_EPICKLE, "items added to the wrong type");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "items added to the wrong type");
 	}
 	uint32_t depth;
 	int rv = check_items(d, from, &depth);
@@ -342,7 +349,8 @@ fill(struct mp__pdec *d, size_t from)
 		return list_extend(d, t, from);
 	}
 	if (want == MP_TYPE_DICT && (d->sp - from) % 2 != 0) {
-		return mp__pdec_fail(d, MP_EPICKLE, "odd number of items for a dict");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "odd number of items for a dict");
 	}
 	/* Take the items off the stack; each call below steals its own. */
 	size_t end = d->sp;
@@ -356,9 +364,11 @@ fill(struct mp__pdec *d, size_t from)
 			    j < end; j++) {
 				mp_obj_unref(d->stk[j]);
 			}
-			return mp__pdec_fail(d, rv == MP_ETYPE ? MP_EPICKLE : rv,
-			    rv == MP_ETYPE ? "unhashable key" :
-			    "out of memory");
+			if (rv == MP_ETYPE) {
+				return mp__pdec_fail(d, MP_EPICKLE,
+				    "unhashable key");
+			}
+			return mp__pdec_fail(d, rv, "out of memory");
 		}
 	}
 	return 0;
@@ -404,9 +414,11 @@ op_frozenset(struct mp__pdec *d)
 				mp_obj_unref(d->stk[j]);
 			}
 			mp_obj_unref(fs);
-			return mp__pdec_fail(d, rv == MP_ETYPE ? MP_EPICKLE : rv,
-			    rv == MP_ETYPE ? "unhashable item" :
-			    "out of memory");
+			if (rv == MP_ETYPE) {
+				return mp__pdec_fail(d, MP_EPICKLE,
+				    "unhashable item");
+			}
+			return mp__pdec_fail(d, rv, "out of memory");
 		}
 	}
 	return mp__pdec_push(d, fs, depth + 1);
@@ -440,13 +452,15 @@ static int
 op_stop(struct mp__pdec *d, mp_obj_t **out)
 {
 	if (d->sp != 1 || d->nmarks != 0) {
-		return mp__pdec_fail(d, MP_EPICKLE, "stack not exactly one item at STOP");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "stack not exactly one item at STOP");
 	}
 	if (d->stk[0] == NULL) {
 		return mp__pdec_fail(d, MP_EPICKLE, "a global as the result");
 	}
 	if (d->p != d->end) {
-		return mp__pdec_fail(d, MP_EPICKLE, "trailing bytes after STOP");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "trailing bytes after STOP");
 	}
 	*out = d->stk[0];
 	d->sp = 0;
@@ -457,7 +471,8 @@ static int
 op_mark(struct mp__pdec *d)
 {
 	if (d->nmarks >= d->max_depth) {
-		return mp__pdec_fail(d, MP_ELIMIT, "marks nested deeper than max_depth");
+		return mp__pdec_fail(d, MP_ELIMIT,
+		    "marks nested deeper than max_depth");
 	}
 	if (d->nmarks == d->capmarks) {
 		size_t *m = mp__pdec_grow(d->marks, d->marks0,
@@ -480,7 +495,8 @@ op_frame(struct mp__pdec *d, bool proto)
 		return mp__pdec_truncated(d);
 	}
 	if (proto) {
-		return q[0] > 5 ? mp__pdec_fail(d, MP_EPICKLE, "protocol above 5") : 0;
+		return q[0] > 5 ? mp__pdec_fail(d, MP_EPICKLE,
+		    "protocol above 5") : 0;
 	}
 	/* Frames are only a read-ahead hint: check the length, go on. */
 	if (mp__pdec_le(q, 8) > (uint64_t)(d->end - d->p)) {
@@ -590,7 +606,8 @@ step(struct mp__pdec *d)
 	case MP__OP_READONLY_BUFFER:
 		return mp__pdec_fail(d, MP_EFORBIDDEN, "opcode not allowed");
 	default:
-		return mp__pdec_fail(d, MP_EPICKLE, "unknown or unsupported opcode");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "unknown or unsupported opcode");
 	}
 }
 
@@ -626,6 +643,11 @@ int
 mp_pickle_loads(const void *data, size_t len,
     const struct mp_pickle_opts *opts, mp_obj_t **out)
 {
+	static const uint8_t empty[1];
+	MP_ASSERT(out != NULL && (data != NULL || len == 0));
+	if (data == NULL) {
+		data = empty; /* no arithmetic on a null pointer */
+	}
 	struct mp__pdec d;
 	memset(&d, 0, offsetof(struct mp__pdec, stk0));
 	d.stk = d.stk0;
@@ -645,17 +667,22 @@ mp_pickle_loads(const void *data, size_t len,
 	d.max_items = pick(opts == NULL ? 0 : opts->max_items,
 	    (size_t)1 << 24);
 	d.max_len = pick(opts == NULL ? 0 : opts->max_len, (size_t)1 << 30);
+	/* Depths and memo indexes are kept in 32 bits. */
 	if (d.max_depth > UINT32_MAX - 1) {
 		d.max_depth = UINT32_MAX - 1;
 	}
-	if (data == NULL && len > 0) {
-		return -EINVAL;
+	if (d.max_memo > UINT32_MAX - 1) {
+		d.max_memo = UINT32_MAX - 1;
 	}
 	mp_obj_t *result = NULL;
 	int rv;
 	for (;;) {
 		if (d.p == d.end) {
-			rv = mp__pdec_truncated(&d);
+			/* Reported as opcode 0x00 at the end of the input. */
+			d.op = 0;
+			d.op_off = len;
+			rv = mp__pdec_fail(&d, MP_EPICKLE,
+			    "truncated input: no STOP");
 			break;
 		}
 		d.op_off = (size_t)(d.p - d.start);

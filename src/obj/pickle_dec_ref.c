@@ -89,7 +89,8 @@ mp__pdec_grow_target(struct mp__pdec *d, size_t t, uint32_t item_depth)
 		    "container changed after it was shared (a cycle)");
 	}
 	if ((size_t)item_depth + 1 > d->max_depth) {
-		return mp__pdec_fail(d, MP_ELIMIT, "nesting deeper than max_depth");
+		return mp__pdec_fail(d, MP_ELIMIT,
+		    "nesting deeper than max_depth");
 	}
 	struct mp__pdec_slot *in = &d->inf[t];
 	if (item_depth + 1 > in->depth) {
@@ -126,13 +127,15 @@ mp__pdec_op_put(struct mp__pdec *d, int width)
 	/* Picklers number the memo densely; a gap is refused, which keeps
 	 * a 5-byte LONG_BINPUT from allocating a huge table. */
 	if (idx > d->nmemo) {
-		return mp__pdec_fail(d, MP_EPICKLE, "memo index out of sequence");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "memo index out of sequence");
 	}
 	size_t t = d->sp - 1;
 	mp_obj_t *o = d->stk[t];
 	if (o != NULL && mp__pdec_mutable(o) && !exposed(d, o)) {
 		if (d->inf[t].memo != MP__PDEC_NO_MEMO) {
-			return mp__pdec_fail(d, MP_EPICKLE, "container memoized twice");
+			return mp__pdec_fail(d, MP_EPICKLE,
+			    "container memoized twice");
 		}
 		d->inf[t].memo = (uint32_t)idx;
 	}
@@ -196,7 +199,8 @@ mp__pdec_op_dup(struct mp__pdec *d)
 	struct mp__pdec_slot in = d->inf[t];
 	rv = expose(d, o);
 	if (rv == 0) {
-		rv = mp__pdec_push(d, o == NULL ? mp_none() : mp_obj_ref(o), in.depth);
+		rv = mp__pdec_push(d, o == NULL ? mp_none() : mp_obj_ref(o),
+		    in.depth);
 	}
 	if (rv == 0) {
 		d->stk[d->sp - 1] = o;
@@ -246,7 +250,8 @@ mp__pdec_op_stack_global(struct mp__pdec *d)
 	const mp_obj_t *name = d->stk[d->sp - 1];
 	if (mod == NULL || name == NULL || mod->type != MP_TYPE_STR ||
 	    name->type != MP_TYPE_STR) {
-		return mp__pdec_fail(d, MP_EPICKLE, "STACK_GLOBAL needs two str");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "STACK_GLOBAL needs two str");
 	}
 	/* Look up before dropping: the names live in the two objects. */
 	size_t base = d->sp - 2;
@@ -296,10 +301,12 @@ mp__pdec_op_reduce(struct mp__pdec *d)
 	size_t base = d->sp - 2;
 	mp_obj_t *args = d->stk[base + 1];
 	if (d->stk[base] != NULL) {
-		return mp__pdec_fail(d, MP_EPICKLE, "call of an object, not a global");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "call of an object, not a global");
 	}
 	if (args == NULL || args->type != MP_TYPE_TUPLE) {
-		return mp__pdec_fail(d, MP_EPICKLE, "arguments are not a tuple");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "arguments are not a tuple");
 	}
 	const struct mp_pickle_global *g =
 	    &d->opts->globals[d->inf[base].glob];
@@ -309,6 +316,16 @@ mp__pdec_op_reduce(struct mp__pdec *d)
 	if (g->reduce != NULL) {
 		rv = g->reduce(args, &o, g->user);
 		mp_obj_unref(args);
+		/*
+		 * A result still held elsewhere (an item of memoized args,
+		 * say) may be reachable from the memo without a BINGET of
+		 * it, so it counts as shared: changing it could close a
+		 * cycle.
+		 */
+		if (rv == 0 && o != NULL && mp__pdec_mutable(o) &&
+		    atomic_load(&o->refs) > 1) {
+			rv = expose(d, o);
+		}
 		if (rv != 0 || o == NULL) {
 			mp_obj_unref(o);
 			return mp__pdec_fail(d, rv < 0 ? rv : MP_EPICKLE,
@@ -317,7 +334,8 @@ mp__pdec_op_reduce(struct mp__pdec *d)
 	} else {
 		if ((size_t)depth + 1 > d->max_depth) {
 			mp_obj_unref(args);
-			return mp__pdec_fail(d, MP_ELIMIT, "nesting deeper than max_depth");
+			return mp__pdec_fail(d, MP_ELIMIT,
+			    "nesting deeper than max_depth");
 		}
 		depth++;
 		o = mp_instance_new(g->module, g->name, args, NULL,
@@ -338,13 +356,15 @@ mp__pdec_op_build(struct mp__pdec *d)
 	mp_obj_t *o = d->stk[t];
 	mp_obj_t *state = d->stk[t + 1];
 	if (o == NULL || o->type != MP_TYPE_INSTANCE) {
-		return mp__pdec_fail(d, MP_EFORBIDDEN, "BUILD on a non-instance");
+		return mp__pdec_fail(d, MP_EFORBIDDEN,
+		    "BUILD on a non-instance");
 	}
 	if (state == NULL) {
 		return mp__pdec_fail(d, MP_EPICKLE, "a global used as a value");
 	}
 	if (o->u.inst.state != NULL) {
-		return mp__pdec_fail(d, MP_EPICKLE, "BUILD on an instance twice");
+		return mp__pdec_fail(d, MP_EPICKLE,
+		    "BUILD on an instance twice");
 	}
 	rv = mp__pdec_grow_target(d, t, d->inf[t + 1].depth);
 	if (rv != 0) {

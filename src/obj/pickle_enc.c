@@ -252,7 +252,8 @@ memoize(struct enc *e, const mp_obj_t *o)
 			e->inl[e->ninl].key = o;
 			e->inl[e->ninl++].idx = idx;
 		} else {
-			if ((e->tablen + 1) * 2 > e->tabcap && tab_grow(e) != 0) {
+			if ((e->tablen + 1) * 2 > e->tabcap &&
+			    tab_grow(e) != 0) {
 				return -ENOMEM;
 			}
 			tab_insert(e->tab, e->tabcap, o, idx);
@@ -295,9 +296,16 @@ save_int(struct enc *e, const mp_obj_t *o)
 		int64_t v = o->u.i.small;
 		if (v >= INT32_MIN && v <= INT32_MAX) {
 			uint32_t u = (uint32_t)v;
-			size_t n = (u & 0xffff0000u) ? 4 : (u & 0xff00u) ? 2 : 1;
-			p[0] = n == 4 ? MP__OP_BININT : n == 2 ?
-			    MP__OP_BININT2 : MP__OP_BININT1;
+			/* _pickle.c looks at the bytes: -1 is BININT. */
+			size_t n = 1;
+			p[0] = MP__OP_BININT1;
+			if (u & 0xffff0000u) {
+				n = 4;
+				p[0] = MP__OP_BININT;
+			} else if (u & 0xff00u) {
+				n = 2;
+				p[0] = MP__OP_BININT2;
+			}
 			le_store(p + 1, u, (int)n);
 			e->b->len += 1 + n;
 			return 0;
@@ -739,6 +747,7 @@ mp__pickle_encode(struct mp__buf *b, const mp_obj_t *o)
 int
 mp_pickle_dumps(const mp_obj_t *o, void **out, size_t *len)
 {
+	MP_ASSERT(out != NULL && len != NULL);
 	struct mp__buf b;
 	mp__buf_init(&b);
 	int rv = mp__pickle_encode(&b, o);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* os/pidfd.c: watch and signal a child through a pidfd, where the kernel has them. */
+/* os/pidfd.c: watch and signal a child through a pidfd, where there is one. */
 #include "os/proc.h"
 
 #include <signal.h>
@@ -13,12 +13,20 @@
  * asking again on every start would only cost a syscall.
  */
 static atomic_bool no_pidfd;
+static atomic_bool disabled_by_test;
+
+bool
+mp__pidfd_set_disabled(bool disabled)
+{
+	return atomic_exchange(&disabled_by_test, disabled);
+}
 
 int
 mp__pidfd_open(pid_t pid, int *fd)
 {
 #ifdef SYS_pidfd_open
-	if (atomic_load_explicit(&no_pidfd, memory_order_relaxed)) {
+	if (atomic_load_explicit(&no_pidfd, memory_order_relaxed) ||
+	    atomic_load_explicit(&disabled_by_test, memory_order_relaxed)) {
 		return -ENOSYS;
 	}
 	long rv = syscall(SYS_pidfd_open, pid, 0);
@@ -35,6 +43,7 @@ mp__pidfd_open(pid_t pid, int *fd)
 #else
 	(void)pid;
 	(void)fd;
+	(void)disabled_by_test;
 	return -ENOSYS;
 #endif
 }

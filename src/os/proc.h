@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* os/proc.h: the mechanisms that watch, signal and reap a child (pidfd, waitpid). */
+/* os/proc.h: watch, signal and reap a child (pidfd, waitpid). */
 #ifndef MP_OS_PROC_H
 #define MP_OS_PROC_H
 
@@ -15,6 +15,13 @@
  * answers. Every failure leaves the caller on the waitpid fallback.
  */
 int mp__pidfd_open(pid_t pid, int *fd);
+
+/*
+ * mp__pidfd_set_disabled: make mp__pidfd_open answer -ENOSYS (true) or
+ * behave normally (false), so tests can run the waitpid fallback on a
+ * kernel that has pidfds. Returns the previous setting.
+ */
+MP_API bool mp__pidfd_set_disabled(bool disabled);
 
 /*
  * mp__proc_signal: send sig to a child not yet reaped, through its pidfd

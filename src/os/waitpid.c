@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* os/waitpid.c: reap a child, and the timed-wait fallback for kernels without pidfds. */
+/* os/waitpid.c: reap a child; the timed wait where there are no pidfds. */
 #include "os/proc.h"
 
 #include <sys/wait.h>
@@ -56,5 +56,8 @@ mp__waitpid_backoff(int64_t deadline_ns, int64_t *step_ns)
 	};
 	/* An interrupted nap only makes the next poll come sooner. */
 	nanosleep(&ts, NULL);
-	*step_ns = *step_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : *step_ns * 2;
+	*step_ns *= 2;
+	if (*step_ns > BACKOFF_MAX_NS) {
+		*step_ns = BACKOFF_MAX_NS;
+	}
 }

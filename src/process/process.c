@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/process.c: process handles, their names, the table of children, current_process. */
+/* process/process.c: handles, names, the table of children, current process. */
 #include "process/process_int.h"
 
 #include <string.h>
@@ -167,10 +167,11 @@ mp_process_free(mp_process_t *p)
 		return -EBUSY;
 	}
 	mp__procs_remove(p);
-	mp__procs_unlock();
+	/* Closed under the lock: a fork now would copy an unlisted pidfd. */
 	if (p->pidfd >= 0) {
 		close(p->pidfd);
 	}
+	mp__procs_unlock();
 	mp__free(p);
 	return 0;
 }

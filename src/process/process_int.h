@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/process_int.h: the process handle and the per-process table shared by src/process/. */
+/* process/process_int.h: the process handle and the per-process table. */
 #ifndef MP_PROCESS_INT_H
 #define MP_PROCESS_INT_H
 
@@ -94,5 +94,12 @@ int mp__proc_poll_locked(struct mp_process *p);
  * per process (atexit in every process, and after the target in a child).
  */
 void mp__proc_exit_function(void);
+
+/*
+ * mp__proc_inject_start_error: make the next children's set-up fail with
+ * err (a negative errno) instead of running, so tests can follow a start
+ * failure over the pipe; 0 turns it off. Returns the previous value.
+ */
+MP_API int mp__proc_inject_start_error(int err);
 
 #endif

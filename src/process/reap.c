@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/reap.c: join, exit codes, signals, and the exit function that reaps children at exit. */
+/* process/reap.c: join, exit codes, signals, and reaping children at exit. */
 #include "process/process_int.h"
 #include "os/proc.h"
 

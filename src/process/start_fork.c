@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* process/start_fork.c: mp_process_start with the fork method, and the child's first steps. */
+/* process/start_fork.c: mp_process_start by fork; the child's first steps. */
 #include "process/process_int.h"
 #include "os/proc.h"
 
@@ -8,6 +8,18 @@
 #include <unistd.h>
 
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+/* Read in the child, so a plain int: the fork copies the value in. */
+static int injected_start_error;
+
+int
+mp__proc_inject_start_error(int err)
+{
+	mp__procs_lock();
+	int old = injected_start_error;
+	injected_start_error = err;
+	mp__procs_unlock();
+	return old;
+}
 
 static void
 register_exit_function(void)
@@ -49,14 +61,15 @@ static _Noreturn void
 child_main(struct mp_process *p, int err_fd)
 {
 	mp__procs_reset_in_child(p);
-	if (!p->keep_stdin) {
-		int err = child_close_stdin();
-		if (err != 0) {
-			/* Nobody to tell if this fails: the parent sees EOF, then 127. */
-			ssize_t n = write(err_fd, &err, sizeof(err));
-			(void)n;
-			_exit(127);
-		}
+	int err = injected_start_error;
+	if (err == 0 && !p->keep_stdin) {
+		err = child_close_stdin();
+	}
+	if (err != 0) {
+		/* Should this write fail, the parent sees EOF, then 127. */
+		ssize_t n = write(err_fd, &err, sizeof(err));
+		(void)n;
+		_exit(127);
 	}
 	close(err_fd);
 	int code = p->fn(p->arg);
@@ -118,9 +131,11 @@ mp_process_start(mp_process_t *p)
 		goto out_unlock;
 	}
 	/*
-	 * The pipe is made and the fork done under the lock, so that no
-	 * concurrent start forks a child that inherits this pipe's write end
-	 * and holds the parent's read() below open (libuv's cloexec_lock).
+	 * The lock is held from the pipe to the listing of the child, so no
+	 * concurrent start forks a child that inherits this pipe (whose write
+	 * end would hold our read() open for that child's lifetime) or a
+	 * pidfd that is not yet listed for the child to close (libuv's
+	 * cloexec_lock). The child does not need the lock: it replaces it.
 	 */
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		rv = -errno;
@@ -137,7 +152,6 @@ mp_process_start(mp_process_t *p)
 		close(fds[0]);
 		child_main(p, fds[1]);
 	}
-	mp__procs_unlock();
 	close(fds[1]);
 	rv = read_start_result(fds[0]);
 	close(fds[0]);
@@ -146,7 +160,7 @@ mp_process_start(mp_process_t *p)
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 		}
-		return rv;
+		goto out_unlock;
 	}
 	int pidfd = -1;
 	/*
@@ -155,7 +169,6 @@ mp_process_start(mp_process_t *p)
 	 * whose child already runs.
 	 */
 	(void)mp__pidfd_open(pid, &pidfd);
-	mp__procs_lock();
 	p->pid = pid;
 	p->pidfd = pidfd;
 	p->state = MP__PROC_RUNNING;

@@ -111,33 +111,55 @@ mp__num_unlock(struct mp__num *n)
 
 /* ---- One element: p points at it, t is its typecode. -------------------- */
 
+/*
+ * Loads and stores go through memcpy of a fixed size, which compilers turn
+ * into one move: the element may sit in a buffer of another declared type
+ * (a copy taken under the lock), and memcpy keeps that free of aliasing
+ * questions.
+ */
 static inline int64_t
 mp__load_signed(const void *p, uint8_t size)
 {
+	int8_t b;
+	int16_t h;
+	int32_t i;
+	int64_t q;
 	switch (size) {
 	case 1:
-		return *(const int8_t *)p;
+		memcpy(&b, p, sizeof(b));
+		return b;
 	case 2:
-		return *(const int16_t *)p;
+		memcpy(&h, p, sizeof(h));
+		return h;
 	case 4:
-		return *(const int32_t *)p;
+		memcpy(&i, p, sizeof(i));
+		return i;
 	default:
-		return *(const int64_t *)p;
+		memcpy(&q, p, sizeof(q));
+		return q;
 	}
 }
 
 static inline uint64_t
 mp__load_unsigned(const void *p, uint8_t size)
 {
+	uint8_t b;
+	uint16_t h;
+	uint32_t i;
+	uint64_t q;
 	switch (size) {
 	case 1:
-		return *(const uint8_t *)p;
+		memcpy(&b, p, sizeof(b));
+		return b;
 	case 2:
-		return *(const uint16_t *)p;
+		memcpy(&h, p, sizeof(h));
+		return h;
 	case 4:
-		return *(const uint32_t *)p;
+		memcpy(&i, p, sizeof(i));
+		return i;
 	default:
-		return *(const uint64_t *)p;
+		memcpy(&q, p, sizeof(q));
+		return q;
 	}
 }
 
@@ -145,18 +167,21 @@ mp__load_unsigned(const void *p, uint8_t size)
 static inline void
 mp__store_int(void *p, uint8_t size, uint64_t bits)
 {
+	uint8_t b = (uint8_t)bits;
+	uint16_t h = (uint16_t)bits;
+	uint32_t i = (uint32_t)bits;
 	switch (size) {
 	case 1:
-		*(uint8_t *)p = (uint8_t)bits;
+		memcpy(p, &b, sizeof(b));
 		break;
 	case 2:
-		*(uint16_t *)p = (uint16_t)bits;
+		memcpy(p, &h, sizeof(h));
 		break;
 	case 4:
-		*(uint32_t *)p = (uint32_t)bits;
+		memcpy(p, &i, sizeof(i));
 		break;
 	default:
-		*(uint64_t *)p = bits;
+		memcpy(p, &bits, sizeof(bits));
 		break;
 	}
 }
@@ -164,7 +189,14 @@ mp__store_int(void *p, uint8_t size, uint64_t bits)
 static inline double
 mp__load_float(const void *p, uint8_t size)
 {
-	return size == 4 ? (double)*(const float *)p : *(const double *)p;
+	float f;
+	double d;
+	if (size == 4) {
+		memcpy(&f, p, sizeof(f));
+		return f;
+	}
+	memcpy(&d, p, sizeof(d));
+	return d;
 }
 
 /* A float typecode refuses finite values it cannot hold (ctypes gives inf). */
@@ -175,9 +207,10 @@ mp__store_float(void *p, uint8_t size, double x)
 		if (isfinite(x) && fabs(x) > FLT_MAX) {
 			return -ERANGE;
 		}
-		*(float *)p = (float)x;
+		float f = (float)x;
+		memcpy(p, &f, sizeof(f));
 	} else {
-		*(double *)p = x;
+		memcpy(p, &x, sizeof(x));
 	}
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/barrier.c: Barrier, one atomic state word with spin-then-futex waits and dead-waiter eviction. */
+/* sync/barrier.c: Barrier, one state word, dead waiters counted out. */
 #include "shared/arena.h"
 #include "sync/lock_internal.h"
 #include "sync/wait.h"
@@ -53,13 +53,14 @@ struct barrier_shared {
 	_Atomic uint32_t sleepers;
 	uint32_t parties;
 	uint32_t magic;
+	_Atomic int64_t checked_ns;  /* CLOCK_MONOTONIC of the last sweep */
 	_Atomic uint64_t slots[];
 };
 
 #define BARRIER_MAGIC 0x72726162u  /* "barr" */
 #define BARRIER_KIND  "barrier"
 
-_Static_assert(sizeof(struct barrier_shared) == 16, "shared layout is pinned");
+_Static_assert(sizeof(struct barrier_shared) == 24, "shared layout is pinned");
 
 /*
  * The handle is process-local (heap), not the shared state: the action is
@@ -119,6 +120,7 @@ shared_init(void *mem, void *arg)
 	sh->parties = *(const unsigned *)arg;
 	atomic_init(&sh->word, 0);
 	atomic_init(&sh->sleepers, 0);
+	atomic_init(&sh->checked_ns, 0);
 	for (unsigned i = 0; i < sh->parties; i++) {
 		atomic_init(&sh->slots[i], 0);
 	}
@@ -198,7 +200,7 @@ mp_barrier_open(const char *name, int flags, unsigned parties,
 	}
 	b->sh = mem;
 	if (b->sh->parties != parties) {
-		/* Cannot happen with a sound block: the size encodes parties. */
+		/* Not with a sound block: its size encodes parties. */
 		mp__sync_named_close(mem);
 		mp__free(b);
 		return -EPROTO;
@@ -272,11 +274,20 @@ evict(struct barrier_shared *sh, unsigned i, uint64_t seen)
 
 /*
  * The slow-path check a sleeper runs every MP__WAIT_SLICE_NS: is any
- * process of the current round dead?
+ * process of the current round dead? Each check of a pid costs a few
+ * system calls, so of all the sleepers only one sweeps per half slice:
+ * a barrier of a hundred parties would otherwise spend its CPU on it.
  */
 static void
 check_waiters(struct barrier_shared *sh)
 {
+	int64_t now = mp__now_ns();
+	int64_t last = atomic_load_explicit(&sh->checked_ns,
+	    memory_order_relaxed);
+	if (now - last < MP__WAIT_SLICE_NS / 2 ||
+	    !atomic_compare_exchange_strong(&sh->checked_ns, &last, now)) {
+		return;
+	}
 	uint32_t gen = w_gen(atomic_load(&sh->word));
 	for (unsigned i = 0; i < sh->parties; i++) {
 		uint64_t s = atomic_load_explicit(&sh->slots[i],
@@ -306,7 +317,9 @@ wait_change(struct barrier_shared *sh, uint32_t w, int64_t deadline)
 		bool last_slice = deadline >= 0 && deadline <= slice;
 		int rv = mp__sleep_while_eq(&sh->word, w, &sh->sleepers,
 		    last_slice ? deadline : slice);
-		if (atomic_load_explicit(&sh->word, memory_order_acquire) != w) {
+		uint32_t cur = atomic_load_explicit(&sh->word,
+		    memory_order_acquire);
+		if (cur != w) {
 			return 0;
 		}
 		if (rv == -ETIMEDOUT) {
@@ -495,7 +508,8 @@ mp_barrier_reset(mp_barrier_t *b)
 			/* Python: waiters raise, the barrier empties itself. */
 			want = w_make(w_gen(w), RESETTING, w_count(w));
 		} else {
-			return;  /* draining or resetting already ends that way */
+			/* Draining or resetting already ends that way. */
+			return;
 		}
 		if (transition(sh, &w, want)) {
 			return;

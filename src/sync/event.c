@@ -118,7 +118,8 @@ mp_event_is_set(const mp_event_t *e)
 {
 	MP_ASSERT(e != NULL && e->magic == EVENT_MAGIC);
 	struct mp_event *m = (struct mp_event *)e;
-	return atomic_load_explicit(&m->word, memory_order_acquire) & EVENT_FLAG;
+	uint32_t w = atomic_load_explicit(&m->word, memory_order_acquire);
+	return (w & EVENT_FLAG) != 0;
 }
 
 int
@@ -140,7 +141,8 @@ mp_event_wait(mp_event_t *e, int64_t timeout_ms)
 		return 0;
 	}
 	for (;;) {
-		int rv = mp__sleep_while_eq(&e->word, w, &e->sleepers, deadline);
+		int rv = mp__sleep_while_eq(&e->word, w, &e->sleepers,
+		    deadline);
 		if (atomic_load_explicit(&e->word, memory_order_acquire) != w) {
 			return 0;
 		}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/futex.c: shared futex wait/wake, the cached thread id, and owner liveness. */
+/* sync/futex.c: shared futex wait/wake, cached thread id, liveness. */
 #include "sync/futex.h"
 
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/futex.h: the kernel primitives under every sync object (futex, spin, tid, liveness). */
+/* sync/futex.h: futex, spin, thread id and liveness under every sync object. */
 #ifndef MP_SYNC_FUTEX_H
 #define MP_SYNC_FUTEX_H
 
@@ -57,7 +57,8 @@ mp__spin_pause(void)
  * per thread and reset in a forked child. It is never 0. Cannot fail.
  * Threads: safe. Fork: the child gets its own id.
  */
-extern _Thread_local pid_t mp__tid_cache __attribute__((tls_model("initial-exec")));
+extern _Thread_local pid_t mp__tid_cache
+    __attribute__((tls_model("initial-exec")));
 pid_t mp__self_tid_slow(void);
 
 static inline pid_t

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/lock.c: Lock and RLock: a futex word holding the owner's thread id, with takeover from dead owners. */
+/* sync/lock.c: Lock and RLock on a futex word; takeover from dead owners. */
 #include "sync/lock_internal.h"
 #include "shared/arena.h"
 
@@ -68,8 +68,8 @@ static int
 lock_open(const char *name, int flags, bool recursive, mp_lock_t **out)
 {
 	void *mem;
-	int rv = mp__sync_named_open("lock", name, sizeof(struct mp_lock), flags,
-	    named_init, &recursive, &mem);
+	int rv = mp__sync_named_open("lock", name, sizeof(struct mp_lock),
+	    flags, named_init, &recursive, &mem);
 	if (rv != 0) {
 		return rv;
 	}
@@ -151,9 +151,10 @@ lock_spin(struct mp_lock *l, uint32_t tid)
 {
 	for (int i = 0; i < MP__SPIN_LIMIT; i++) {
 		mp__spin_pause();
-		uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
-		if (w == 0 && atomic_compare_exchange_weak_explicit(&l->word, &w,
-		    tid, memory_order_acquire, memory_order_relaxed)) {
+		uint32_t w = atomic_load_explicit(&l->word,
+		    memory_order_relaxed);
+		if (w == 0 && atomic_compare_exchange_weak_explicit(&l->word,
+		    &w, tid, memory_order_acquire, memory_order_relaxed)) {
 			return true;
 		}
 		if (w == MP__LOCK_NOTRECOVERABLE) {
@@ -173,8 +174,11 @@ static int
 lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 {
 	bool check_owner = true;
+	bool woken = false;
+	int rv;
 	for (;;) {
-		uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+		uint32_t w = atomic_load_explicit(&l->word,
+		    memory_order_relaxed);
 		if (w == 0) {
 			if (atomic_compare_exchange_weak_explicit(&l->word, &w,
 			    tid | MP__LOCK_WAITERS, memory_order_acquire,
@@ -200,7 +204,8 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 			return -EAGAIN;
 		}
 		if (mp__deadline_expired(deadline)) {
-			return -ETIMEDOUT;
+			rv = -ETIMEDOUT;
+			goto out_pass_wake;
 		}
 		if ((w & MP__LOCK_WAITERS) == 0) {
 			uint32_t want = w | MP__LOCK_WAITERS;
@@ -216,8 +221,21 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 		}
 		if (mp__futex_wait(&l->word, w, wake_at) == -ETIMEDOUT) {
 			check_owner = true;
+		} else {
+			woken = true;
 		}
 	}
+out_pass_wake:
+	/*
+	 * A release wakes one sleeper and clears the waiters bit, trusting
+	 * the woken one to set it again if it sleeps. One that gives up
+	 * instead may have taken the only wake-up, leaving others asleep
+	 * behind a lock that may soon be free: pass the wake-up on.
+	 */
+	if (woken) {
+		mp__futex_wake(&l->word, 1);
+	}
+	return rv;
 }
 
 /* Everything but the uncontended first acquire. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/lock_internal.h: the lock's shared layout and the hooks Condition and Value build on. */
+/* sync/lock_internal.h: shared layouts, and hooks for Condition and Value. */
 #ifndef MP_SYNC_LOCK_INTERNAL_H
 #define MP_SYNC_LOCK_INTERNAL_H
 
@@ -32,8 +32,8 @@
 struct mp_lock {
 	_Atomic uint32_t word;
 	_Atomic uint32_t mode;
-	uint32_t count;     /* RLock depth; read and written by the owner only */
-	uint32_t magic;     /* MP__LOCK_MAGIC: catches a freed or foreign object */
+	uint32_t count;     /* RLock depth; the owner's only */
+	uint32_t magic;     /* MP__LOCK_MAGIC: catches freed objects */
 };
 
 #define MP__LOCK_MAGIC 0x6b636f6cu  /* "lock" */

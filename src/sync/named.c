@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync/named.c: named sync objects, and the table that lets close find their mappings. */
+/* sync/named.c: named sync objects and the table close uses. */
 #include "sync/lock_internal.h"
 #include "shared/arena.h"
 

@@ -5,6 +5,14 @@
 
 #include <limits.h>
 
+/*
+ * A release wakes one sleeper. If that one is killed before it runs, the
+ * wake-up dies with it and the value stays up while others sleep: so
+ * sleepers also look again this often. The same delay bounds how long a
+ * dead waiter can hold others up.
+ */
+#define RECHECK_SLICE_NS (50 * 1000000LL)
+
 void
 mp__sem_init(struct mp_sem *s, unsigned value, bool bounded)
 {
@@ -134,16 +142,19 @@ sem_wait(struct mp_sem *s, int64_t deadline)
 	}
 	for (;;) {
 		atomic_fetch_add(&s->waiters, 1);
-		int rv = 0;
+		int64_t wake_at = mp__now_ns() + RECHECK_SLICE_NS;
+		if (deadline >= 0 && deadline < wake_at) {
+			wake_at = deadline;
+		}
 		if (atomic_load(&s->value) == 0) {
-			rv = mp__futex_wait(&s->value, 0, deadline);
+			mp__futex_wait(&s->value, 0, wake_at);
 		}
 		atomic_fetch_sub(&s->waiters, 1);
-		/* A wake-up racing the deadline still takes what it was given. */
+		/* A wake-up racing the deadline still takes its due. */
 		if (sem_try(s)) {
 			return 0;
 		}
-		if (rv == -ETIMEDOUT || mp__deadline_expired(deadline)) {
+		if (mp__deadline_expired(deadline)) {
 			return -ETIMEDOUT;
 		}
 	}

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# pickle_corpus.py: the pickle interop corpus on CPython's side (test_interop_pickle.c).
+# pickle_corpus.py: CPython's side of test_interop_pickle.c.
 #
 #   check  stdin holds one record per corpus item (u32 big-endian length,
 #          then a pickle made by mproc): each must load to the item and be
@@ -31,7 +31,8 @@ def corpus():
     add("false", False)
     for i, v in enumerate([0, 1, 255, 256, 65535, 65536, -1, -256,
                            2**31 - 1, -2**31, 2**31, 2**63 - 1, -2**63,
-                           2**64, -2**64, 2**1000, -2**1000]):
+                           2**64, -2**64, 2**1000, -2**1000, 2**2100,
+                           -2**2100]):
         add("int%d" % i, v)
     for i, v in enumerate([0.0, -0.0, 1.5, 1e300, -2.5e-300,
                            float("inf"), float("-inf"), float("nan")]):
@@ -77,6 +78,9 @@ def corpus():
     strs = ["s%d" % i for i in range(300)]
     add("shared_300", strs + strs)
     add("keyerror", KeyError("zz"))
+    noted = KeyError("x")
+    noted.note = 1
+    add("error_state", noted)
     add("error_reply", ("#ERROR", KeyError("k")))
     add("token", Token("Iterator", ("127.0.0.1", 50000), "7f0a1b2c3d40"))
     add("proxy_reply", ("#PROXY", (("__next__", "send", "throw", "close"),
@@ -100,7 +104,7 @@ def same(a, b):
         return (list(a) == list(b) and
                 all(same(a[k], b[k]) for k in a))
     if isinstance(a, BaseException):
-        return same(a.args, b.args)
+        return same(a.args, b.args) and same(a.__dict__, b.__dict__)
     if isinstance(a, Token):
         return same(a.__getstate__(), b.__getstate__())
     return a == b
@@ -121,6 +125,9 @@ def check():
         (n,) = struct.unpack_from(">I", data, pos)
         got = data[pos + 4:pos + 4 + n]
         pos += 4 + n
+        # Before same(): reading an exception's __dict__ creates it, and
+        # an exception with a __dict__ pickles with a BUILD.
+        want = pickle.dumps(value, 4)
         try:
             loaded = pickle.loads(got)
         except Exception as e:
@@ -131,7 +138,6 @@ def check():
             print("FAIL %d %s: loaded %.200r" % (i, name, loaded))
             failed += 1
             continue
-        want = pickle.dumps(value, 4)
         if got != want and not name.startswith("~"):
             at = first_difference(got, want)
             print("FAIL %d %s: bytes differ at offset %d of %d/%d: "

@@ -55,7 +55,7 @@ def main():
     ctx = mp.get_context('fork')
     for kind in ('value', 'array'):
         t = [run_once(ctx, kind) for _ in range(REPEAT)]
-        print('%s_example s %.6f' % (kind, statistics.median(t)))
+        print('RESULT %s_example s %.6f' % (kind, statistics.median(t)))
         sys.stdout.flush()
 
 

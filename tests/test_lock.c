@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: MIT */
+/* test_lock.c: Lock and RLock: semantics, ownership, contention, names. */
+#include "harness/harness.h"
+#include "sync/lock_internal.h"
+
+#include <mproc/sync.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+MP_TEST_SUITE(lock);
+
+/* Anonymous shared memory for counters that children update. */
+static void *
+shared_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(p != MAP_FAILED);
+	return p;
+}
+
+static void
+pipe_make(int fds[2])
+{
+	cr_assert(pipe2(fds, O_CLOEXEC) == 0);
+}
+
+/* One byte over a pipe: the only way children and parent synchronise. */
+static void
+send_byte(int fd, char c)
+{
+	while (write(fd, &c, 1) != 1) {
+		if (errno != EINTR) {
+			_exit(90);
+		}
+	}
+}
+
+static char
+recv_byte(int fd)
+{
+	char c;
+	ssize_t n;
+	do {
+		n = read(fd, &c, 1);
+	} while (n < 0 && errno == EINTR);
+	return n == 1 ? c : '\0';
+}
+
+/* A child's result: one int over a pipe. */
+static void
+send_int(int fd, int v)
+{
+	while (write(fd, &v, sizeof(v)) != sizeof(v)) {
+		if (errno != EINTR) {
+			_exit(90);
+		}
+	}
+}
+
+static int
+recv_int(int fd)
+{
+	int v = 12345;
+	ssize_t n;
+	do {
+		n = read(fd, &v, sizeof(v));
+	} while (n < 0 && errno == EINTR);
+	cr_assert_eq(n, (ssize_t)sizeof(v), "the child sent no result");
+	return v;
+}
+
+static int
+reap(pid_t pid)
+{
+	int status;
+	pid_t r;
+	do {
+		r = waitpid(pid, &status, 0);
+	} while (r < 0 && errno == EINTR);
+	cr_assert_eq(r, pid);
+	if (WIFSIGNALED(status)) {
+		return -WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}
+
+Test(lock, acquire_release_and_ownership)
+{
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	cr_assert_not(mp_lock_is_mine(l));
+	cr_assert_eq(mp_rlock_count(l), 0);
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	cr_assert(mp_lock_is_mine(l));
+	cr_assert_eq(mp_rlock_count(l), 1);
+	expect_ok(mp_lock_release(l));
+	cr_assert_not(mp_lock_is_mine(l));
+	expect_ok(mp_lock_acquire(l, MP_NOWAIT));
+	expect_ok(mp_lock_release(l));
+	expect_ok(mp_lock_acquire(l, 100));
+	expect_ok(mp_lock_release(l));
+	mp_lock_free(l);
+	mp_lock_free(NULL);
+}
+
+Test(lock, reacquire_by_owner_is_edeadlk)
+{
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	expect_err(mp_lock_acquire(l, MP_FOREVER), -EDEADLK);
+	expect_err(mp_lock_acquire(l, MP_NOWAIT), -EDEADLK);
+	expect_err(mp_lock_acquire(l, 10), -EDEADLK);
+	cr_assert(mp_lock_is_mine(l), "still held after the refused acquire");
+	expect_ok(mp_lock_release(l));
+	mp_lock_free(l);
+}
+
+Test(lock, release_when_not_held_is_eperm)
+{
+	mp_lock_t *l;
+	mp_rlock_t *r;
+	expect_ok(mp_lock_new(&l));
+	expect_ok(mp_rlock_new(&r));
+	expect_err(mp_lock_release(l), -EPERM);
+	expect_err(mp_rlock_release(r), -EPERM);
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	expect_ok(mp_lock_release(l));
+	expect_err(mp_lock_release(l), -EPERM);
+	expect_err(mp_lock_mark_consistent(l), -EPERM);
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	expect_err(mp_lock_mark_consistent(l), -EINVAL);
+	expect_ok(mp_lock_release(l));
+	mp_lock_free(l);
+	mp_rlock_free(r);
+}
+
+/* The child holds the lock until told over the pipe; parent probes it. */
+Test(lock, held_by_another_process_nowait_and_timeout)
+{
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	int up[2], down[2];
+	pipe_make(up);
+	pipe_make(down);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int rv = mp_lock_acquire(l, MP_FOREVER);
+		send_int(up[1], rv);
+		recv_byte(down[0]);
+		send_int(up[1], mp_lock_release(l));
+		_exit(0);
+	}
+	expect_ok(recv_int(up[0]));
+	cr_assert_not(mp_lock_is_mine(l));
+	expect_err(mp_lock_acquire(l, MP_NOWAIT), -EAGAIN);
+	expect_err(mp_lock_acquire(l, 1), -ETIMEDOUT);
+	expect_err(mp_lock_acquire(l, 30), -ETIMEDOUT);
+	/* Python lets any process release a Lock; we refuse. */
+	expect_err(mp_lock_release(l), -EPERM);
+	send_byte(down[1], 'r');
+	expect_ok(recv_int(up[0]));
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	expect_ok(mp_lock_release(l));
+	cr_assert_eq(reap(pid), 0);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	mp_lock_free(l);
+}
+
+/* A waiter blocked in another process is woken by the release. */
+Test(lock, release_wakes_a_sleeping_process)
+{
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	int up[2];
+	pipe_make(up);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		send_byte(up[1], 's');
+		int rv = mp_lock_acquire(l, MP_FOREVER);
+		int rv2 = mp_lock_release(l);
+		send_int(up[1], rv != 0 ? rv : rv2);
+		_exit(0);
+	}
+	cr_assert_eq(recv_byte(up[0]), 's');
+	expect_ok(mp_lock_release(l));
+	expect_ok(recv_int(up[0]));
+	cr_assert_eq(reap(pid), 0);
+	close(up[0]);
+	close(up[1]);
+	mp_lock_free(l);
+}
+
+Test(lock, rlock_recursion_depths)
+{
+	mp_rlock_t *r;
+	expect_ok(mp_rlock_new(&r));
+	for (unsigned depth = 1; depth <= 1000; depth++) {
+		for (unsigned i = 0; i < depth; i++) {
+			int64_t t = i % 3 == 0 ? MP_FOREVER :
+			    (i % 3 == 1 ? MP_NOWAIT : 5);
+			expect_ok(mp_rlock_acquire(r, t));
+		}
+		cr_assert_eq(mp_rlock_count(r), depth);
+		for (unsigned i = depth; i > 0; i--) {
+			cr_assert(mp_rlock_is_mine(r));
+			expect_ok(mp_rlock_release(r));
+			cr_assert_eq(mp_rlock_count(r), i - 1);
+		}
+		cr_assert_not(mp_rlock_is_mine(r));
+		expect_err(mp_rlock_release(r), -EPERM);
+	}
+	mp_rlock_free(r);
+}
+
+/* An RLock held at depth d stays held for others until d releases. */
+Test(lock, rlock_is_held_until_the_last_release)
+{
+	mp_rlock_t *r;
+	expect_ok(mp_rlock_new(&r));
+	static const unsigned depths[] = { 1, 2, 7, 1000 };
+	for (size_t k = 0; k < MP__ARRAY_LEN(depths); k++) {
+		unsigned d = depths[k];
+		for (unsigned i = 0; i < d; i++) {
+			expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+		}
+		int up[2], down[2];
+		pipe_make(up);
+		pipe_make(down);
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			/* Not the owner: blocked, and cannot release. */
+			send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
+			send_int(up[1], mp_rlock_release(r));
+			recv_byte(down[0]);
+			send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
+			send_int(up[1], (int)mp_rlock_count(r));
+			send_int(up[1], mp_rlock_release(r));
+			_exit(0);
+		}
+		expect_err(recv_int(up[0]), -EAGAIN);
+		expect_err(recv_int(up[0]), -EPERM);
+		for (unsigned i = 0; i < d; i++) {
+			expect_ok(mp_rlock_release(r));
+		}
+		send_byte(down[1], 'g');
+		expect_ok(recv_int(up[0]));
+		cr_assert_eq(recv_int(up[0]), 1);
+		expect_ok(recv_int(up[0]));
+		cr_assert_eq(reap(pid), 0);
+		close(up[0]);
+		close(up[1]);
+		close(down[0]);
+		close(down[1]);
+	}
+	mp_rlock_free(r);
+}
+
+struct thread_arg {
+	mp_lock_t *l;
+	uint64_t *counter;
+	int n;
+	int rv;
+};
+
+static void *
+thread_release_other(void *p)
+{
+	struct thread_arg *a = p;
+	a->rv = mp_lock_release(a->l);
+	if (a->rv == -EPERM) {
+		a->rv = mp_lock_acquire(a->l, MP_NOWAIT) == -EAGAIN ? 0 : -1;
+	}
+	return NULL;
+}
+
+Test(lock, threads_are_distinct_owners)
+{
+	mp_lock_t *l;
+	mp_rlock_t *r;
+	expect_ok(mp_lock_new(&l));
+	expect_ok(mp_rlock_new(&r));
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+	expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+	struct thread_arg a = { .l = l }, b = { .l = r };
+	pthread_t t;
+	cr_assert(pthread_create(&t, NULL, thread_release_other, &a) == 0);
+	pthread_join(t, NULL);
+	cr_assert(pthread_create(&t, NULL, thread_release_other, &b) == 0);
+	pthread_join(t, NULL);
+	expect_ok(a.rv);
+	expect_ok(b.rv);
+	cr_assert_eq(mp_rlock_count(r), 2);
+	expect_ok(mp_lock_release(l));
+	expect_ok(mp_rlock_release(r));
+	expect_ok(mp_rlock_release(r));
+	mp_lock_free(l);
+	mp_rlock_free(r);
+}
+
+static void *
+thread_increment(void *p)
+{
+	struct thread_arg *a = p;
+	a->rv = 0;
+	for (int i = 0; i < a->n && a->rv == 0; i++) {
+		int rv = mp_lock_acquire(a->l, i % 2 == 0 ? MP_FOREVER : 60000);
+		if (rv != 0) {
+			a->rv = rv;
+			break;
+		}
+		(*a->counter)++;
+		a->rv = mp_lock_release(a->l);
+	}
+	return NULL;
+}
+
+Test(lock, threads_contending_count_exactly)
+{
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	uint64_t counter = 0;
+	enum { NTHREADS = 4, N = 100000 };
+	struct thread_arg a[NTHREADS];
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++) {
+		a[i] = (struct thread_arg){
+			.l = l, .counter = &counter, .n = N
+		};
+		cr_assert(pthread_create(&t[i], NULL, thread_increment,
+		    &a[i]) == 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		expect_ok(a[i].rv);
+	}
+	cr_assert_eq(counter, (uint64_t)NTHREADS * N);
+	mp_lock_free(l);
+}
+
+Test(lock, eight_processes_count_exactly)
+{
+	enum { NPROC = 8, N = 100000 };
+	mp_lock_t *l;
+	expect_ok(mp_lock_new(&l));
+	volatile uint64_t *counter = shared_map(4096);
+	pid_t pids[NPROC];
+	for (int p = 0; p < NPROC; p++) {
+		pids[p] = fork();
+		cr_assert(pids[p] >= 0);
+		if (pids[p] == 0) {
+			for (int i = 0; i < N; i++) {
+				if (mp_lock_acquire(l, MP_FOREVER) != 0) {
+					_exit(1);
+				}
+				*counter = *counter + 1;
+				if (mp_lock_release(l) != 0) {
+					_exit(2);
+				}
+			}
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < NPROC; p++) {
+		cr_assert_eq(reap(pids[p]), 0);
+	}
+	cr_assert_eq(*counter, (uint64_t)NPROC * N);
+	munmap((void *)counter, 4096);
+	mp_lock_free(l);
+}
+
+Test(lock, release_save_and_acquire_restore)
+{
+	mp_rlock_t *r;
+	expect_ok(mp_rlock_new(&r));
+	struct mp__lock_saved st;
+	expect_err(mp__lock_release_save(r, &st), -EPERM);
+	for (int i = 0; i < 5; i++) {
+		expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+	}
+	expect_ok(mp__lock_release_save(r, &st));
+	cr_assert_not(mp_rlock_is_mine(r));
+	int up[2];
+	pipe_make(up);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int rv = mp_rlock_acquire(r, MP_NOWAIT);
+		send_int(up[1], rv == 0 ? mp_rlock_release(r) : rv);
+		_exit(0);
+	}
+	expect_ok(recv_int(up[0]));
+	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp__lock_acquire_restore(r, &st, -1));
+	cr_assert_eq(mp_rlock_count(r), 5);
+	for (int i = 0; i < 5; i++) {
+		expect_ok(mp_rlock_release(r));
+	}
+	expect_err(mp_rlock_release(r), -EPERM);
+	close(up[0]);
+	close(up[1]);
+	mp_rlock_free(r);
+}
+
+static void
+lock_name(char *buf, size_t size, const char *what)
+{
+	snprintf(buf, size, "test-%s-%d", what, (int)getpid());
+}
+
+/* A forked child opens the lock by name: its own mapping, not the parent's. */
+Test(lock, named_lock_shared_by_name)
+{
+	char name[64];
+	lock_name(name, sizeof(name), "named");
+	mp_lock_t *l;
+	expect_err(mp_lock_open(name, 0, &l), -ENOENT);
+	expect_ok(mp_lock_open(name, MP_CREATE | MP_EXCL, &l));
+	mp_lock_t *again;
+	expect_err(mp_lock_open(name, MP_CREATE | MP_EXCL, &again), -EEXIST);
+	expect_err(mp_rlock_open(name, 0, &again), -EPROTO);
+	expect_ok(mp_lock_acquire(l, MP_FOREVER));
+	int up[2], down[2];
+	pipe_make(up);
+	pipe_make(down);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		mp_lock_t *mine;
+		int rv = mp_lock_open(name, 0, &mine);
+		send_int(up[1], rv);
+		if (rv != 0) {
+			_exit(1);
+		}
+		send_int(up[1], mine != l ? 0 : -1);
+		send_int(up[1], mp_lock_acquire(mine, MP_NOWAIT));
+		recv_byte(down[0]);
+		send_int(up[1], mp_lock_acquire(mine, MP_FOREVER));
+		send_int(up[1], mp_lock_release(mine));
+		mp_lock_close(mine);
+		_exit(0);
+	}
+	expect_ok(recv_int(up[0]));
+	expect_ok(recv_int(up[0]));
+	expect_err(recv_int(up[0]), -EAGAIN);
+	expect_ok(mp_lock_release(l));
+	send_byte(down[1], 'g');
+	expect_ok(recv_int(up[0]));
+	expect_ok(recv_int(up[0]));
+	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp_lock_open(name, MP_CREATE, &again));
+	cr_assert_neq(again, l);
+	mp_lock_close(again);
+	expect_ok(mp_lock_unlink(name));
+	expect_err(mp_lock_unlink(name), -ENOENT);
+	mp_lock_close(l);
+	mp_lock_close(NULL);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+}
+
+Test(lock, named_rlock_and_bad_names)
+{
+	char name[64];
+	lock_name(name, sizeof(name), "rnamed");
+	mp_rlock_t *r;
+	mp_lock_t *l;
+	expect_err(mp_rlock_open("", MP_CREATE, &r), -EINVAL);
+	expect_err(mp_rlock_open("a/b", MP_CREATE, &r), -EINVAL);
+	expect_err(mp_rlock_open(name, 0x100, &r), -EINVAL);
+	expect_err(mp_lock_unlink("a/b"), -EINVAL);
+	expect_ok(mp_rlock_open(name, MP_CREATE, &r));
+	expect_err(mp_lock_open(name, 0, &l), -EPROTO);
+	expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+	expect_ok(mp_rlock_acquire(r, MP_FOREVER));
+	cr_assert_eq(mp_rlock_count(r), 2);
+	expect_ok(mp_rlock_release(r));
+	expect_ok(mp_rlock_release(r));
+	expect_ok(mp_rlock_unlink(name));
+	mp_rlock_close(r);
+}
