@@ -365,7 +365,7 @@ Test(shm, failed_allocations_leave_nothing_behind)
 	cr_assert(rv == -ENOMEM || (rv == 0 && n == 0), "%s", mp_err_name(rv));
 }
 
-Test(shm, named_objects_of_other_kinds_are_listed_but_not_cleaned)
+Test(shm, named_sync_objects_record_their_creator)
 {
 	const char *name = test_name("lock");
 	mp_lock_t *lock;
@@ -381,7 +381,8 @@ Test(shm, named_objects_of_other_kinds_are_listed_but_not_cleaned)
 		}
 	}
 	cr_assert_not_null(e);
-	cr_assert_eq(e->creator, 0, "named sync objects do not record it");
+	cr_assert_eq(e->creator, getpid(), "the named block records its creator");
+	cr_assert(e->creator_alive);
 	cr_assert_gt(e->size, 0);
 	mp_free(list);
 
@@ -389,17 +390,7 @@ Test(shm, named_objects_of_other_kinds_are_listed_but_not_cleaned)
 	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
 	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
 	    err);
-	cr_assert_null(strstr(out, name), "%s", out);
-	free(out);
-	free(err);
-	const char *ls[] = { mp_test_bin("bin/mpshm"), "list", NULL };
-	cr_assert_eq(mp_test_run(ls, NULL, 0, &out, NULL, &err), 0, "%s", err);
-	char want[128];
-	snprintf(want, sizeof(want), "lock     %s", name);
-	const char *line = strstr(out, want);
-	cr_assert_not_null(line, "%s", out);
-	cr_assert_eq(strncmp(line + strcspn(line, "\n") - 3, "- ?", 3), 0, "%s",
-	    out);
+	cr_assert_null(strstr(out, name), "a live creator's lock stays: %s", out);
 	free(out);
 	free(err);
 	const char *rm[] = { mp_test_bin("bin/mpshm"), "rm", "-k", "lock", name,
@@ -409,4 +400,43 @@ Test(shm, named_objects_of_other_kinds_are_listed_but_not_cleaned)
 	free(err);
 	expect_err(mp_lock_unlink(name), -ENOENT);
 	mp_lock_close(lock);
+}
+
+Test(shm, mpshm_clean_removes_the_named_lock_of_a_killed_creator)
+{
+	const char *name = test_name("deadlock");
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		mp_lock_t *lock;
+		int rv = mp_lock_open(name, MP_CREATE | MP_EXCL, &lock);
+		ssize_t w = write(ready[1], &rv, sizeof(rv));
+		(void)w;
+		for (;;) {
+			pause();  /* until SIGKILL */
+		}
+	}
+	int rv = -100;
+	cr_assert_eq(read(ready[0], &rv, sizeof(rv)), sizeof(rv));
+	close(ready[0]);
+	close(ready[1]);
+	kill(pid, SIGKILL);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	expect_ok(rv);
+
+	char *out, *err;
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
+	    err);
+	char want[160];
+	snprintf(want, sizeof(want), "removed lock %s (creator %d is dead)",
+	    name, (int)pid);
+	cr_assert_not_null(strstr(out, want), "%s", out);
+	free(out);
+	free(err);
+	mp_lock_t *lock;
+	expect_err(mp_lock_open(name, 0, &lock), -ENOENT);
 }

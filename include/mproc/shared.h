@@ -328,7 +328,7 @@ struct mp_shm_info {
 	char kind[16];      /* "shm", "lock", ...: the part after "mproc." */
 	char name[208];     /* the part after "mproc.<kind>." */
 	uint64_t size;      /* user bytes for "shm", file size otherwise */
-	pid_t creator;      /* 0 when the block does not record it */
+	pid_t creator;      /* 0 when the file is not an mproc block */
 	bool creator_alive; /* false also when the pid was reused since */
 };
 

@@ -53,4 +53,18 @@ int mp__named_open(const char *kind, const char *name, size_t size,
 void mp__named_close(struct mp__named *n);
 int mp__named_unlink(struct mp__named *n);
 
+/*
+ * mp__named_read_creator: from the open block file fd, the pid and start
+ * time (mp__proc_start_time) of the process that created the named block;
+ * false when fd is not a ready named block. For mpshm's listing.
+ */
+bool mp__named_read_creator(int fd, pid_t *creator, uint64_t *start);
+
+/*
+ * mp__proc_start_time: pid's start time in clock ticks after boot (from
+ * /proc), 0 when it does not run or is a zombie. A recorded (pid, start)
+ * pair tells a live creator from a dead one whose pid was reused.
+ */
+uint64_t mp__proc_start_time(pid_t pid);
+
 #endif

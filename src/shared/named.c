@@ -24,6 +24,8 @@ struct named_header {
 	char kind[16];
 	uint64_t size;
 	_Atomic uint32_t ready;
+	int32_t creator;          /* getpid() of the creator, for mpshm clean */
+	uint64_t creator_start;   /* its start time, against pid reuse */
 };
 
 _Static_assert(sizeof(struct named_header) <= 64, "header fits a cache line");
@@ -140,6 +142,8 @@ mp__named_open(const char *kind, const char *name, size_t size,
 		h->magic = NAMED_MAGIC;
 		memcpy(h->kind, kind, strlen(kind));
 		h->size = size;
+		h->creator = (int32_t)getpid();
+		h->creator_start = mp__proc_start_time(getpid());
 		if (init != NULL) {
 			init(n.mem, arg);
 		}
@@ -181,4 +185,18 @@ mp__named_unlink(struct mp__named *n)
 		return -errno;
 	}
 	return 0;
+}
+
+bool
+mp__named_read_creator(int fd, pid_t *creator, uint64_t *start)
+{
+	struct named_header h;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.magic != NAMED_MAGIC ||
+	    atomic_load_explicit(&h.ready, memory_order_acquire) != NAMED_READY) {
+		return false;
+	}
+	*creator = h.creator;
+	*start = h.creator_start;
+	return true;
 }

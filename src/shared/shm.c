@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* shared/shm.c: SharedMemory: named blocks that record their creator, and their listing. */
 #include "core/internal.h"
+#include "shared/arena.h"
 
 #include <mproc/shared.h>
 
@@ -62,12 +63,12 @@ valid_part(const char *s, size_t max)
 }
 
 /*
- * proc_start_time: the start time of pid (field 22 of /proc/<pid>/stat), or
- * 0 when the process does not exist or is a zombie (ended: its blocks are
- * orphans even before it is reaped).
+ * mp__proc_start_time: the start time of pid (field 22 of /proc/<pid>/stat),
+ * or 0 when the process does not exist or is a zombie (ended: its blocks
+ * are orphans even before it is reaped).
  */
-static uint64_t
-proc_start_time(pid_t pid)
+uint64_t
+mp__proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -104,7 +105,7 @@ proc_start_time(pid_t pid)
 static bool
 creator_alive(pid_t pid, uint64_t start)
 {
-	return pid > 0 && start != 0 && proc_start_time(pid) == start;
+	return pid > 0 && start != 0 && mp__proc_start_time(pid) == start;
 }
 
 static int
@@ -170,7 +171,7 @@ init_block(struct mp_shm *s, int fd, size_t size)
 	h->magic = SHM_MAGIC;
 	h->size = size;
 	h->creator = (int32_t)s->creator;
-	h->creator_start = proc_start_time(s->creator);
+	h->creator_start = mp__proc_start_time(s->creator);
 	s->size = size;
 	atomic_store_explicit(&h->ready, SHM_READY, memory_order_release);
 	return 0;
@@ -389,6 +390,12 @@ inspect_entry(int dir, const char *file, struct mp_shm_info *info)
 		info->size = h.size;
 		info->creator = h.creator;
 		info->creator_alive = creator_alive(h.creator, h.creator_start);
+	} else if (strcmp(info->kind, SHM_KIND) != 0) {
+		/* A named Lock, Event, ...: its block header records the creator. */
+		uint64_t start = 0;
+		if (mp__named_read_creator(fd, &info->creator, &start)) {
+			info->creator_alive = creator_alive(info->creator, start);
+		}
 	}
 	close(fd);
 }
