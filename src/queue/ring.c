@@ -346,8 +346,16 @@ mp__queue_put_msg(mp_queue_t *q, uint8_t fmt, const void *data, size_t len,
 	if (rv != 0) {
 		return rv;
 	}
-	if (repair && sh->streaming) {
-		abort_stream(q);
+	if (repair) {
+		/*
+		 * Only the holder of put_lock ever sleeps for room, so the
+		 * dead holder is the only one the count can still hold: clear
+		 * it, or every later put would pay for a needless wake-up.
+		 */
+		atomic_store_explicit(&sh->put_sleepers, 0, memory_order_relaxed);
+		if (sh->streaming) {
+			abort_stream(q);
+		}
 	}
 	if (len <= sh->cap / WHOLE_SHARE - sizeof(struct mp__rec)) {
 		rv = wait_room(q, rec_size(len), true, nowait, deadline);
@@ -542,8 +550,12 @@ mp__queue_get_msg(mp_queue_t *q, bool own, uint8_t **data, size_t *len,
 	 * A consumer that died holding the lock left at worst a record it
 	 * copied but did not release (the next get delivers it again: it
 	 * was never delivered) or a stream half read, whose remaining
-	 * fragments take_record skips as orphans.
+	 * fragments take_record skips as orphans. Only the holder sleeps for
+	 * data, so a sleeper count it left behind is cleared.
 	 */
+	if (repair) {
+		atomic_store_explicit(&sh->get_sleepers, 0, memory_order_relaxed);
+	}
 	struct stream st = { 0 };
 	for (;;) {
 		uint64_t c = atomic_load_explicit(&sh->con,
