@@ -59,7 +59,10 @@ struct mp__queue_shared {
 	_Atomic uint32_t space_word;   /* bumped to wake producers */
 	uint8_t pad4[MP__QUEUE_LINE - 12];
 
-	/* Sleepers: written only around a sleep, read on every put/get. */
+	/*
+	 * Sleeper flags (one sleeper per side at most: the lock holder),
+	 * written only around a sleep, read on every put / get.
+	 */
 	_Atomic uint32_t get_sleepers;
 	_Atomic uint32_t put_sleepers;
 	uint8_t pad5[MP__QUEUE_LINE - 8];

@@ -127,19 +127,24 @@ side_unlock(struct mp_lock *l, bool repaired)
 }
 
 /*
- * Publish a side's word and wake the other side only if it sleeps: the
- * waker's half of mp__sleep_while_eq's protocol, on words of our own. The
- * exchange and the sleeper's increment are both seq_cst (and the sleeper
- * re-reads our word after its increment), so either the sleeper sees the
- * new word or we see it counted; one locked exchange does the work of a
- * store and a fence. Only a sleeper makes us pay for a system call.
+ * Only the holder of a side's lock ever sleeps on that side's futex word
+ * (a consumer waiting for data holds get_lock, a producer waiting for room
+ * holds put_lock), so each side has at most one sleeper and *sleeper is a
+ * flag, not a count. The sleeper raises it, re-reads the published word
+ * and sleeps; the waker publishes with a seq_cst exchange and then reads
+ * the flag: one of the two sees the other (the Dekker pattern of
+ * sync/wait.h), so no wake-up is lost. The waker also takes the flag
+ * down, so only the first publish after a sleep pays for a system call,
+ * not every publish until the woken process runs (about 30 us later), and
+ * a flag left up by a process that died asleep costs one wake at most.
  */
 static inline void
 publish_word(_Atomic uint64_t *w64, uint64_t v, _Atomic uint32_t *word,
-    _Atomic uint32_t *sleepers)
+    _Atomic uint32_t *sleeper)
 {
 	atomic_exchange_explicit(w64, v, memory_order_seq_cst);
-	if (atomic_load_explicit(sleepers, memory_order_seq_cst) != 0) {
+	if (atomic_load_explicit(sleeper, memory_order_seq_cst) != 0 &&
+	    atomic_exchange_explicit(sleeper, 0, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
 		mp__futex_wake(word, INT32_MAX);
 	}
@@ -153,7 +158,7 @@ publish_word(_Atomic uint64_t *w64, uint64_t v, _Atomic uint32_t *word,
  */
 static int
 wait_word(_Atomic uint64_t *w64, uint64_t old, _Atomic uint32_t *fw,
-    _Atomic uint32_t *sleepers, int64_t wake_at)
+    _Atomic uint32_t *sleeper, int64_t wake_at)
 {
 	int64_t end = 0;
 	for (unsigned turn = 1;; turn++) {
@@ -177,13 +182,13 @@ wait_word(_Atomic uint64_t *w64, uint64_t old, _Atomic uint32_t *fw,
 			}
 		}
 	}
-	atomic_fetch_add_explicit(sleepers, 1, memory_order_seq_cst);
+	atomic_store_explicit(sleeper, 1, memory_order_seq_cst);
 	uint32_t seen = atomic_load_explicit(fw, memory_order_seq_cst);
 	int rv = 0;
 	if (atomic_load_explicit(w64, memory_order_seq_cst) == old) {
 		rv = mp__futex_wait(fw, seen, wake_at);
 	}
-	atomic_fetch_sub_explicit(sleepers, 1, memory_order_relaxed);
+	atomic_store_explicit(sleeper, 0, memory_order_relaxed);
 	if (rv == -ETIMEDOUT &&
 	    atomic_load_explicit(w64, memory_order_acquire) != old) {
 		rv = 0;
@@ -347,11 +352,7 @@ mp__queue_put_msg(mp_queue_t *q, uint8_t fmt, const void *data, size_t len,
 		return rv;
 	}
 	if (repair) {
-		/*
-		 * Only the holder of put_lock ever sleeps for room, so the
-		 * dead holder is the only one the count can still hold: clear
-		 * it, or every later put would pay for a needless wake-up.
-		 */
+		/* The dead holder may have died asleep (publish_word). */
 		atomic_store_explicit(&sh->put_sleepers, 0, memory_order_relaxed);
 		if (sh->streaming) {
 			abort_stream(q);
@@ -551,7 +552,7 @@ mp__queue_get_msg(mp_queue_t *q, bool own, uint8_t **data, size_t *len,
 	 * copied but did not release (the next get delivers it again: it
 	 * was never delivered) or a stream half read, whose remaining
 	 * fragments take_record skips as orphans. Only the holder sleeps for
-	 * data, so a sleeper count it left behind is cleared.
+	 * data, so a sleeper flag it left up is taken down.
 	 */
 	if (repair) {
 		atomic_store_explicit(&sh->get_sleepers, 0, memory_order_relaxed);
