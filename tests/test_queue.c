@@ -6,6 +6,7 @@
 #include <mproc/shared.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
@@ -390,6 +391,67 @@ Test(queue, many_producers_many_consumers)
 	cr_assert(mp_queue_empty(m->q));
 	mp_queue_free(m->q);
 	mp_shared_free(m);
+}
+
+/* Threads of one process share a handle: each has its own buffers. */
+struct thread_job {
+	mp_queue_t *q;
+	int id;
+	int64_t sum;
+	int failed;
+};
+
+static void *
+thread_producer(void *arg)
+{
+	struct thread_job *j = arg;
+	for (int i = 0; i < 5000 && !j->failed; i++) {
+		mp_obj_t *o = mp_tuple_of(2, mp_int(j->id), mp_int(i));
+		j->failed |= mp_queue_put(j->q, o, 20000) != 0;
+		mp_obj_unref(o);
+	}
+	return NULL;
+}
+
+static void *
+thread_consumer(void *arg)
+{
+	struct thread_job *j = arg;
+	for (int i = 0; i < 5000 && !j->failed; i++) {
+		mp_obj_t *o;
+		if (mp_queue_get(j->q, &o, 20000) != 0) {
+			j->failed = 1;
+			break;
+		}
+		int64_t id, seq;
+		expect_int_pair(o, &id, &seq);
+		j->sum += seq;
+		mp_obj_unref(o);
+	}
+	return NULL;
+}
+
+Test(queue, threads_share_a_handle)
+{
+	mp_queue_t *q;
+	struct mp_queue_opts opts = { .buffer_size = 4096 };
+	expect_ok(mp_queue_new(0, &opts, &q));
+	pthread_t t[4];
+	struct thread_job jobs[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct thread_job){ q, i, 0, 0 };
+		cr_assert_eq(pthread_create(&t[i], NULL, i < 2 ? thread_producer :
+		    thread_consumer, &jobs[i]), 0);
+	}
+	int64_t sum = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(jobs[i].failed, 0);
+		sum += jobs[i].sum;
+	}
+	cr_assert_eq(sum, 2 * (int64_t)4999 * 5000 / 2);
+	cr_assert(mp_queue_empty(q));
+	mp_queue_free(q);
 }
 
 /* A 64 MiB message through a 1 MiB ring, and small ones around it. */
