@@ -22,13 +22,14 @@
  * messages (CPython's twin measures Pipe().send_bytes for this figure).
  * queue_latency is half the round trip of one object sent to a peer on one
  * queue and back on another. The median of REPEAT runs is printed, one
- * line per figure: "<name> <unit> <value>".
+ * line per figure, "RESULT <name> <unit> <value>", for bench/run, which
+ * runs this program and bench/py/bench_queue.py alternately.
  */
 #define N_SMALL  2000000
 #define N_BIG    2000
 #define BIG_SIZE ((size_t)1 << 20)
 #define N_PING   50000
-#define REPEAT   5
+#define REPEAT   3
 #define MAX_PROC 4
 
 struct shared {
@@ -314,7 +315,7 @@ report(const char *name, const char *unit, double scale, int nprod,
 		}
 	}
 	qsort(v, REPEAT, sizeof(v[0]), compare_double);
-	printf("%s %s %.2f\n", name, unit, v[REPEAT / 2] * scale);
+	printf("RESULT %s %s %.2f\n", name, unit, v[REPEAT / 2] * scale);
 	fflush(stdout);
 	return 0;
 }

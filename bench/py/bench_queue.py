@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# queue.py: CPython's figures for bench_queue.c: Queue 1P1C and 2P2C, Pipe send_bytes 1 MiB, Queue ping latency.
+# bench_queue.py: CPython's figures for bench_queue.c: Queue 1P1C and 2P2C, Pipe send_bytes 1 MiB, Queue ping latency.
 #
 # As research/bench/mpbench.py: the children wait on an Event; t0 is taken
 # when the parent sets it; each consumer counts messages until it gets None
@@ -9,25 +9,19 @@
 # Pipe().send_bytes / recv_bytes of 1 MiB (the issue compares the C
 # queue's bytes messages with it). queue_latency is half the round trip of
 # the object sent to a peer on one Queue and back on another. The median
-# of 5 runs is printed as "<name> <unit> <value>".
-import os
+# of 3 runs is printed as "RESULT <name> <unit> <value>" (bench/run
+# takes the median over its fresh runs of this script).
+import multiprocessing as mp
+import statistics
 import sys
-
-# This file is named like the standard module multiprocessing imports
-# (queue): take its directory off the path before that import.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if os.path.abspath(p or '.') != _HERE]
-
-import multiprocessing as mp  # noqa: E402
-import statistics  # noqa: E402
-from time import perf_counter, sleep  # noqa: E402
+from time import perf_counter, sleep
 
 SMALL = ['name', 42, None, 'hello']
 N_SMALL = 200000
 N_BIG = 500
 BIG_SIZE = 1 << 20
 N_PING = 20000
-REPEAT = 5
+REPEAT = 3
 
 
 def producer(q, go, n):
@@ -131,7 +125,7 @@ def main():
         if only is not None and name != only:
             continue
         v = [fn() for _ in range(REPEAT)]
-        print('%s %s %.2f' % (name, unit, statistics.median(v)))
+        print('RESULT %s %s %.2f' % (name, unit, statistics.median(v)))
         sys.stdout.flush()
 
 
