@@ -12,8 +12,8 @@
 #include <time.h>
 
 /*
- * What is measured, as bench/py/queue.py (and research/bench/mpbench.py)
- * measures CPython: the children are started and wait on an Event; the
+ * What is measured, as bench/py/bench_queue.py (and research/bench/
+ * mpbench.py) measures CPython: the children are started and wait on an Event; the
  * parent takes t0 and sets it; each consumer counts messages until it gets
  * None (one per producer) and records its own finish time. The figure is
  * messages / (max(finish) - t0): process start and join are excluded.
