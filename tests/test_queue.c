@@ -2,6 +2,8 @@
 /* test_queue.c: Queue, JoinableQueue and SimpleQueue: messages, limits, timeouts, close, names, fork. */
 #include "harness/harness.h"
 
+#include "core/internal.h"
+
 #include <mproc/queue.h>
 #include <mproc/shared.h>
 
@@ -96,6 +98,25 @@ Test(queue, put_get_objects_in_order)
 	mp_free(s);
 	mp_obj_unref(o);
 	mp_obj_unref(back);
+	mp_queue_free(q);
+}
+
+/* The put path reuses the thread's pickle buffer: no allocation. */
+Test(queue, put_allocates_nothing_once_warm)
+{
+	mp_queue_t *q;
+	expect_ok(mp_queue_new(0, NULL, &q));
+	mp_obj_t *o = lecture_obj("warm"), *back;
+	expect_ok(mp_queue_put(q, o, MP_NOWAIT));
+	expect_ok(mp_queue_get(q, &back, MP_NOWAIT));
+	mp_obj_unref(back);
+	mp__alloc_fail_after(0);
+	for (int i = 0; i < 100; i++) {
+		expect_ok(mp_queue_put(q, o, MP_NOWAIT));
+		expect_ok(mp_queue_put_bytes(q, "raw", 3, MP_NOWAIT));
+	}
+	cr_assert_eq(mp__alloc_fail_after(0), 0);
+	mp_obj_unref(o);
 	mp_queue_free(q);
 }
 
