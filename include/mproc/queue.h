@@ -136,7 +136,9 @@ MP_API void mp_queue_free(mp_queue_t *q);
  *   -ENOMEM      the pickle could not be built;
  *   MP_ECLOSED   the handle was closed.
  * A message streamed in fragments that times out part-way is withdrawn:
- * no consumer sees any of it. Signals do not interrupt the wait.
+ * no consumer sees any of it. With MP_NOWAIT the call may still wait about
+ * a millisecond for another producer's put to finish copying. Signals do
+ * not interrupt the wait.
  * Threads: safe. Fork: usable.
  */
 MP_API int mp_queue_put(mp_queue_t *q, const mp_obj_t *o, int64_t timeout_ms);
@@ -163,8 +165,10 @@ MP_API int mp_queue_put_bytes(mp_queue_t *q, const void *data, size_t len,
  * The timeout bounds the wait for a message to begin: a large message
  * whose first fragment this get took is received to its end as long as
  * its producer lives (a producer that dies mid-message is noticed within
- * about 50 ms and its fragments are discarded). On failure *out is
- * untouched. Signals do not interrupt the wait.
+ * about 50 ms and its fragments are discarded). With MP_NOWAIT on a
+ * queue that is not empty, the call may wait about a millisecond for
+ * another consumer's get to finish. On failure *out is untouched. Signals
+ * do not interrupt the wait.
  * Threads: safe. Fork: usable.
  */
 MP_API int mp_queue_get(mp_queue_t *q, mp_obj_t **out, int64_t timeout_ms);
