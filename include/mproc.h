@@ -13,6 +13,7 @@
 #include <mproc/event.h>
 #include <mproc/barrier.h>
 #include <mproc/shared.h>
+#include <mproc/queue.h>
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
