@@ -634,11 +634,17 @@ Test(queue, joinable_task_done_and_join)
 	expect_err(mp_queue_task_done(q), -EINVAL);
 	expect_ok(mp_queue_join(q, MP_NOWAIT));
 
-	/* A worker process marks the tasks done; join waits for it. */
-	pid_t pid = spawn(worker_done, q);
+	/*
+	 * A worker process marks the tasks done; join waits for it. The two
+	 * items above are still queued with their tasks done, so the five
+	 * new ones are put before the worker starts: otherwise it could take
+	 * an old item and call task_done before any new put, which is one
+	 * task_done too many (-EINVAL), as in Python.
+	 */
 	for (int i = 0; i < 5; i++) {
 		expect_ok(mp_queue_put(q, o, MP_FOREVER));
 	}
+	pid_t pid = spawn(worker_done, q);
 	expect_ok(mp_queue_join(q, 20000));
 	cr_assert_eq(reap(pid), 0);
 	mp_obj_unref(o);
