@@ -45,7 +45,9 @@ test-asan: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -V -L interop $(CTEST_ARGS)
 	@./scripts/check-leftovers
 
+# Benchmarks also compare the manager with Redis: setup installs it too.
 bench: build
+	@./scripts/setup bench
 	@./bench/run $(BUILD)
 
 install: build

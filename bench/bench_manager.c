@@ -17,7 +17,7 @@
 /*
  * Prints "RESULT <figure> <unit> <value>" lines, one measurement each, as
  * the other benchmarks (bench/run takes medians of fresh runs). The twin
- * bench/py/manager.py measures the same figures with CPython's managers:
+ * bench/py/bench_manager.py measures the same figures with CPython's managers:
  *   manager_list_append_1c    Manager().list().append from one client
  *   manager_queue_putget_1c   BaseManager queue over TCP, put+get pairs
  *   manager_queue_putget_50c  the same from 50 client processes at once

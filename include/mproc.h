@@ -13,6 +13,9 @@
 #include <mproc/event.h>
 #include <mproc/barrier.h>
 #include <mproc/shared.h>
+#include <mproc/queue.h>
+#include <mproc/manager.h>
+#include <mproc/manager_server.h>
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1

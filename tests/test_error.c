@@ -31,6 +31,7 @@ Test(error, unknown_codes_are_never_null)
 
 Test(error, alloc_fault_injection_fails_the_nth_allocation)
 {
+	mp__alloc_fail_after(0);
 	mp__alloc_fail_after(2);
 	void *a = mp_malloc(8);
 	void *b = mp_malloc(8);

@@ -270,6 +270,12 @@ Test(manager_server, server_functions)
 	create(&v, mp_tuple_of(2, mp_str("list"), mp_list_of(2, mp_int(1),
 	    mp_int(2))), id, sizeof(id));
 	cr_assert_eq(number_of_objects(&v), 1);
+	/* get_methods(token): the exposed names once each. */
+	r = oneshot(&v, "get_methods", mp_tuple_of(1, mp__mgr_token("list",
+	    mp__mgr_address("127.0.0.1:1"), id)), NULL, &kind);
+	cr_assert_eq(kind, MP__MGR_RETURN);
+	cr_assert_eq(mp_obj_len(r), 19);
+	mp_obj_unref(r);
 	r = oneshot(&v, "incref", mp_tuple_of(1, mp_str(id)), NULL, &kind);
 	cr_assert_eq(kind, MP__MGR_RETURN);
 	mp_obj_unref(r);

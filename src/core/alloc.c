@@ -12,13 +12,20 @@ static void (*user_free)(void *) = free;
 /*
  * Countdown for fault injection: when it reaches 1 the next allocation
  * fails. Atomic because threads of a manager server allocate concurrently.
+ * Counting starts with the first call to mp__alloc_fail_after (tests only),
+ * so a program that never calls it pays one plain load per allocation, not
+ * an atomic read-modify-write on a shared cache line.
  */
 static atomic_ulong fail_countdown;
 static atomic_ulong alloc_count;
+static atomic_bool injection_used;
 
 static bool
 should_fail(void)
 {
+	if (!atomic_load_explicit(&injection_used, memory_order_relaxed)) {
+		return false;
+	}
 	atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
 	unsigned long n = atomic_load_explicit(&fail_countdown,
 	    memory_order_relaxed);
@@ -36,6 +43,7 @@ should_fail(void)
 unsigned long
 mp__alloc_fail_after(unsigned long n)
 {
+	atomic_store(&injection_used, true);
 	atomic_store(&fail_countdown, n);
 	return atomic_exchange(&alloc_count, 0);
 }

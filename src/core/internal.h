@@ -35,7 +35,7 @@ char *mp__strdup(const char *s);
 /*
  * Fault injection for tests: when set to N > 0, the Nth allocation from now
  * fails (returns NULL); 0 disables. Returns how many allocations were made
- * since the last call.
+ * since the last call (counting starts at the first call).
  */
 MP_API unsigned long mp__alloc_fail_after(unsigned long n);
 

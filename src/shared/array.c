@@ -147,9 +147,15 @@ mp_array_add_double(mp_array_t *a, size_t i, double x)
 	LOCKED_AT(n, i, mp__elem_add_double(mp__num_type(n), elem(n, i), x));
 }
 
+/*
+ * Copy count elements from start to dst (reading) or from src into the
+ * array (writing). The reading flag is a constant at each call, so that
+ * an optimiser inlining one caller does not see a memcpy of the other's
+ * NULL pointer on the dead branch (-Wnonnull in Release builds).
+ */
 static int
-copy_range(struct mp__num *n, size_t start, size_t count, void *dst,
-    const void *src)
+copy_range(struct mp__num *n, size_t start, size_t count, bool reading,
+    void *dst, const void *src)
 {
 	size_t size = mp__num_type(n)->size;
 	if (start > n->len || count > n->len - start) {
@@ -162,7 +168,7 @@ copy_range(struct mp__num *n, size_t start, size_t count, void *dst,
 	if (rv != 0) {
 		return rv;
 	}
-	if (dst != NULL) {
+	if (reading) {
 		memcpy(dst, elem(n, start), count * size);
 	} else {
 		memcpy(elem(n, start), src, count * size);
@@ -175,14 +181,14 @@ int
 mp_array_read(mp_array_t *a, size_t start, size_t count, void *dst)
 {
 	MP_ASSERT(dst != NULL || count == 0);
-	return copy_range(num_of(a), start, count, dst, NULL);
+	return copy_range(num_of(a), start, count, true, dst, NULL);
 }
 
 int
 mp_array_write(mp_array_t *a, size_t start, size_t count, const void *src)
 {
 	MP_ASSERT(src != NULL || count == 0);
-	return copy_range(num_of(a), start, count, NULL, src);
+	return copy_range(num_of(a), start, count, false, NULL, src);
 }
 
 /* Copied under the lock, converted after it (no allocation inside). */
@@ -196,7 +202,7 @@ mp_array_get_obj(mp_array_t *a, mp_obj_t **out)
 	if (copy == NULL) {
 		return -ENOMEM;
 	}
-	int rv = copy_range(n, 0, len, copy, NULL);
+	int rv = copy_range(n, 0, len, true, copy, NULL);
 	if (rv != 0) {
 		goto out_free;
 	}

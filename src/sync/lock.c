@@ -145,12 +145,24 @@ take_over(struct mp_lock *l, uint32_t w, uint32_t tid)
 	    memory_order_acquire, memory_order_relaxed);
 }
 
-/* Spin a few microseconds: the holder may be about to release. */
+/*
+ * Spin a few microseconds: the holder may be about to release. The gap
+ * between two looks at the word doubles (up to 128 pauses): a spinner that
+ * reads the word on every turn pulls the cache line away from a holder
+ * that is taking the lock again and again (a tight locked loop on a shared
+ * counter), and the two processes then pay a line transfer per increment.
+ */
 static bool
 lock_spin(struct mp_lock *l, uint32_t tid)
 {
-	for (int i = 0; i < MP__SPIN_LIMIT; i++) {
-		mp__spin_pause();
+	unsigned gap = 1;
+	for (int i = 0; i < MP__SPIN_LIMIT; i += (int)gap) {
+		for (unsigned k = 0; k < gap; k++) {
+			mp__spin_pause();
+		}
+		if (gap < 128) {
+			gap *= 2;
+		}
 		uint32_t w = atomic_load_explicit(&l->word,
 		    memory_order_relaxed);
 		if (w == 0 && atomic_compare_exchange_weak_explicit(&l->word,

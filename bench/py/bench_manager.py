@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# bench/py/manager.py: CPython's managers, the twin of bench/bench_manager.c (same figure names).
+# bench/py/bench_manager.py: CPython's managers, the twin of bench/bench_manager.c (same figure names).
 #
 # Prints "RESULT <figure> <unit> <value>" lines. The TCP server is a
 # BaseManager serving one queue.Queue as get_queue (the classic docs and
