@@ -122,9 +122,12 @@ recv_msg(mp_conn_t *c, uint8_t *buf, int64_t deadline, size_t *len)
 	return rv == -EMSGSIZE ? MP_EAUTH : rv;
 }
 
-/* Whether resp is a valid answer to the challenge payload nonce. */
-static bool
-verify(const void *key, size_t keylen, const uint8_t *nonce, size_t nlen,
+_Static_assert(MP__AUTH_RESPONSE_MAX >= 16 + EVP_MAX_MD_SIZE,
+    "room for a prefix and the longest MAC");
+_Static_assert(MP__AUTH_NONCE_LEN == 8 + NONCE_RANDOM, "nonce size");
+
+bool
+mp__auth_verify(const void *key, size_t keylen, const uint8_t *nonce, size_t nlen,
     const uint8_t *resp, size_t rlen)
 {
 	const struct digest *d = &digests[0];
@@ -160,7 +163,8 @@ mp__conn_deliver_nonce(mp_conn_t *c, const void *key, size_t keylen,
 	if (rv != 0 && rv != MP_EAUTH) {
 		return rv;
 	}
-	if (rv == 0 && verify(key, keylen, nonce, nonce_len, resp, rlen)) {
+	if (rv == 0 &&
+	    mp__auth_verify(key, keylen, nonce, nonce_len, resp, rlen)) {
 		return send_msg(c, WELCOME, WELCOME_LEN);
 	}
 	/*
@@ -177,22 +181,28 @@ mp_conn_deliver_challenge(mp_conn_t *c, const void *key, size_t keylen,
     int64_t timeout_ms)
 {
 	MP_ASSERT(c != NULL && key != NULL);
-	uint8_t nonce[8 + NONCE_RANDOM];
-	memcpy(nonce, "{sha256}", 8);
-	if (RAND_bytes(nonce + 8, NONCE_RANDOM) != 1) {
-		return -EIO;
+	uint8_t nonce[MP__AUTH_NONCE_LEN];
+	int rv = mp__auth_nonce(nonce);
+	if (rv != 0) {
+		return rv;
 	}
 	return mp__conn_deliver_nonce(c, key, keylen, nonce, sizeof(nonce),
 	    mp__conn_handshake_deadline(timeout_ms));
 }
 
+int
+mp__auth_nonce(uint8_t nonce[MP__AUTH_NONCE_LEN])
+{
+	memcpy(nonce, "{sha256}", 8);
+	return RAND_bytes(nonce + 8, NONCE_RANDOM) == 1 ? 0 : -EIO;
+}
+
 /*
  * The response to challenge payload p, by CPython 3.12's rules (see the
  * header for why an unprefixed payload other than 20 bytes is refused).
- * Returns its length, or 0 to refuse.
  */
-static size_t
-make_response(const void *key, size_t keylen, const uint8_t *p, size_t len,
+size_t
+mp__auth_answer(const void *key, size_t keylen, const uint8_t *p, size_t len,
     uint8_t *out)
 {
 	if (len < LEGACY_LEN) {
@@ -227,8 +237,8 @@ mp_conn_answer_challenge(mp_conn_t *c, const void *key, size_t keylen,
 		return MP_EAUTH;
 	}
 	/* The prefix is at most 11 bytes, the MAC at most EVP_MAX_MD_SIZE. */
-	uint8_t resp[16 + EVP_MAX_MD_SIZE];
-	size_t rlen = make_response(key, keylen, msg + CHALLENGE_LEN,
+	uint8_t resp[MP__AUTH_RESPONSE_MAX];
+	size_t rlen = mp__auth_answer(key, keylen, msg + CHALLENGE_LEN,
 	    len - CHALLENGE_LEN, resp);
 	if (rlen == 0) {
 		return MP_EAUTH;

@@ -95,4 +95,25 @@ int mp__conn_deliver_nonce(mp_conn_t *c, const void *key, size_t keylen,
 /* Set TCP_NODELAY on a TCP socket (best effort; other kinds are left alone). */
 void mp__conn_tune_socket(int fd);
 
+/*
+ * The handshake's computations, without I/O (auth.c). The blocking
+ * handshake above uses them, and so does the manager server's event loop,
+ * which runs the same steps between its own non-blocking reads.
+ *
+ * mp__auth_nonce: our challenge payload, "{sha256}" + 40 random bytes (the
+ * CPython 3.12+ form, which every version 3.8 to 3.13 answers). 0 or -EIO.
+ * mp__auth_verify: whether resp answers the challenge payload nonce for
+ * key: a bare 16-byte HMAC-MD5 (3.8 to 3.11) or "{name}" + HMAC-name.
+ * mp__auth_answer: the response to a peer's challenge payload p, by
+ * CPython 3.12's rules; its length, or 0 to refuse. out has room for
+ * MP__AUTH_RESPONSE_MAX bytes.
+ */
+#define MP__AUTH_NONCE_LEN 48
+#define MP__AUTH_RESPONSE_MAX (16 + 64)  /* prefix + EVP_MAX_MD_SIZE */
+int mp__auth_nonce(uint8_t nonce[MP__AUTH_NONCE_LEN]);
+bool mp__auth_verify(const void *key, size_t keylen, const uint8_t *nonce,
+    size_t nlen, const uint8_t *resp, size_t rlen);
+size_t mp__auth_answer(const void *key, size_t keylen, const uint8_t *p,
+    size_t len, uint8_t *out);
+
 #endif

@@ -268,7 +268,7 @@ conn_new(struct mp_manager_server *s, int fd)
 			c->tcp = true;
 		}
 	}
-	int rv = mp__mgr_auth_nonce(c->nonce);
+	int rv = mp__auth_nonce(c->nonce);
 	if (rv == 0) {
 		uint8_t msg[CHALLENGE_LEN + sizeof(c->nonce)];
 		memcpy(msg, CHALLENGE, CHALLENGE_LEN);
@@ -417,7 +417,7 @@ handshake_step(struct mp_manager_server *s, struct mp__mgr_conn *c,
 {
 	switch (c->state) {
 	case MP__HS_SEND_CHALLENGE:
-		if (!mp__mgr_auth_verify(s->key, s->keylen, c->nonce,
+		if (!mp__auth_verify(s->key, s->keylen, c->nonce,
 		    sizeof(c->nonce), p, n)) {
 			/* No traceback after FAILURE: it would leak paths. */
 			(void)queue_raw(c, FAILURE, WELCOME_LEN);
@@ -435,8 +435,8 @@ handshake_step(struct mp_manager_server *s, struct mp__mgr_conn *c,
 		    CHALLENGE_LEN) != 0) {
 			return "the client sent no challenge";
 		}
-		uint8_t resp[16 + 64];
-		size_t rlen = mp__mgr_auth_answer(s->key, s->keylen,
+		uint8_t resp[MP__AUTH_RESPONSE_MAX];
+		size_t rlen = mp__auth_answer(s->key, s->keylen,
 		    p + CHALLENGE_LEN, n - CHALLENGE_LEN, resp);
 		if (rlen == 0) {
 			return "the client's challenge is malformed";

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/internal.h"
+#include "conn/conn_internal.h"
 #include "manager/protocol.h"
 
 /* ---- A map from 64-bit keys to pointers (registry.c) --------------------- */
@@ -138,7 +139,7 @@ struct mp__mgr_conn {
 	struct mp__buf rbuf;        /* unparsed input; freed when empty */
 	struct mp__buf wbuf;        /* queued output; freed when sent */
 	size_t wpos;
-	uint8_t nonce[48];          /* our challenge ("{sha256}" + 40) */
+	uint8_t nonce[MP__AUTH_NONCE_LEN]; /* our challenge ("{sha256}" + 40) */
 	struct mp__mgr_client *client;
 	struct mp__mgr_call *parked; /* the request being waited on */
 	uint64_t *held;             /* objects it holds (RLock owners) */
@@ -314,18 +315,6 @@ int mp__mgr_register_builtins(struct mp_manager_server *s);
 int mp__mgr_conn_hold(struct mp__mgr_conn *c, uint64_t obj_id);
 void mp__mgr_log(struct mp_manager_server *s, enum mp_manager_log_level lvl,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* ---- Non-blocking handshake steps (server_auth.c) ------------------------ */
-
-/* Fill nonce with "{sha256}" + 40 random bytes. 0 or -EIO. */
-int mp__mgr_auth_nonce(uint8_t nonce[48]);
-/* Whether resp answers "#CHALLENGE#" + nonce for key. */
-bool mp__mgr_auth_verify(const uint8_t *key, size_t keylen,
-    const uint8_t *nonce, size_t nlen, const uint8_t *resp, size_t rlen);
-/* The response to a client's challenge payload p; its length, or 0 to
- * refuse. out has room for 16 + EVP_MAX_MD_SIZE bytes. */
-size_t mp__mgr_auth_answer(const uint8_t *key, size_t keylen,
-    const uint8_t *p, size_t len, uint8_t *out);
 
 /* ---- Helpers for handlers (server_wait.c) -------------------------------- */
 
