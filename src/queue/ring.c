@@ -155,7 +155,17 @@ publish_word(_Atomic uint64_t *w64, uint64_t v, _Atomic uint32_t *word,
  * never). Spin first, about one wake-up's cost, yielding now and then so a
  * peer on our CPU can run; then sleep on the futex word fw. Returns 0 when
  * the word changed (or spuriously), -ETIMEDOUT at wake_at.
+ *
+ * A sleep lasts at most WAIT_SLICE_NS, after which the caller re-checks
+ * its condition as after any spurious wake-up. This is a safety net: a
+ * 2-producer/2-consumer benchmark run was once seen with the put-lock
+ * holder asleep waiting for room and the get-lock holder asleep waiting
+ * for data while the ring was empty (pub == con, both sleeper flags up),
+ * a lost wake-up not yet explained; with the slice such a state heals
+ * within WAIT_SLICE_NS instead of hanging forever.
  */
+#define WAIT_SLICE_NS (100 * 1000000LL)
+
 static int
 wait_word(_Atomic uint64_t *w64, uint64_t old, _Atomic uint32_t *fw,
     _Atomic uint32_t *sleeper, int64_t wake_at)
@@ -182,15 +192,17 @@ wait_word(_Atomic uint64_t *w64, uint64_t old, _Atomic uint32_t *fw,
 			}
 		}
 	}
+	int64_t slice_end = mp__now_ns() + WAIT_SLICE_NS;
+	bool sliced = wake_at < 0 || wake_at > slice_end;
 	atomic_store_explicit(sleeper, 1, memory_order_seq_cst);
 	uint32_t seen = atomic_load_explicit(fw, memory_order_seq_cst);
 	int rv = 0;
 	if (atomic_load_explicit(w64, memory_order_seq_cst) == old) {
-		rv = mp__futex_wait(fw, seen, wake_at);
+		rv = mp__futex_wait(fw, seen, sliced ? slice_end : wake_at);
 	}
 	atomic_store_explicit(sleeper, 0, memory_order_relaxed);
-	if (rv == -ETIMEDOUT &&
-	    atomic_load_explicit(w64, memory_order_acquire) != old) {
+	if (rv == -ETIMEDOUT && (sliced ||
+	    atomic_load_explicit(w64, memory_order_acquire) != old)) {
 		rv = 0;
 	}
 	return rv;
