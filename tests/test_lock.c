@@ -13,82 +13,6 @@
 
 MP_TEST_SUITE(lock);
 
-/* Anonymous shared memory for counters that children update. */
-static void *
-shared_map(size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert(p != MAP_FAILED);
-	return p;
-}
-
-static void
-pipe_make(int fds[2])
-{
-	cr_assert(pipe2(fds, O_CLOEXEC) == 0);
-}
-
-/* One byte over a pipe: the only way children and parent synchronise. */
-static void
-send_byte(int fd, char c)
-{
-	while (write(fd, &c, 1) != 1) {
-		if (errno != EINTR) {
-			_exit(90);
-		}
-	}
-}
-
-static char
-recv_byte(int fd)
-{
-	char c;
-	ssize_t n;
-	do {
-		n = read(fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	return n == 1 ? c : '\0';
-}
-
-/* A child's result: one int over a pipe. */
-static void
-send_int(int fd, int v)
-{
-	while (write(fd, &v, sizeof(v)) != sizeof(v)) {
-		if (errno != EINTR) {
-			_exit(90);
-		}
-	}
-}
-
-static int
-recv_int(int fd)
-{
-	int v = 12345;
-	ssize_t n;
-	do {
-		n = read(fd, &v, sizeof(v));
-	} while (n < 0 && errno == EINTR);
-	cr_assert_eq(n, (ssize_t)sizeof(v), "the child sent no result");
-	return v;
-}
-
-static int
-reap(pid_t pid)
-{
-	int status;
-	pid_t r;
-	do {
-		r = waitpid(pid, &status, 0);
-	} while (r < 0 && errno == EINTR);
-	cr_assert_eq(r, pid);
-	if (WIFSIGNALED(status)) {
-		return -WTERMSIG(status);
-	}
-	return WEXITSTATUS(status);
-}
-
 Test(lock, acquire_release_and_ownership)
 {
 	mp_lock_t *l;
@@ -146,29 +70,29 @@ Test(lock, held_by_another_process_nowait_and_timeout)
 	mp_lock_t *l;
 	expect_ok(mp_lock_new(&l));
 	int up[2], down[2];
-	pipe_make(up);
-	pipe_make(down);
+	mp_test_pipe(up);
+	mp_test_pipe(down);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		int rv = mp_lock_acquire(l, MP_FOREVER);
-		send_int(up[1], rv);
-		recv_byte(down[0]);
-		send_int(up[1], mp_lock_release(l));
+		mp_test_send_int(up[1], rv);
+		mp_test_recv_byte(down[0]);
+		mp_test_send_int(up[1], mp_lock_release(l));
 		_exit(0);
 	}
-	expect_ok(recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
 	cr_assert_not(mp_lock_is_mine(l));
 	expect_err(mp_lock_acquire(l, MP_NOWAIT), -EAGAIN);
 	expect_err(mp_lock_acquire(l, 1), -ETIMEDOUT);
 	expect_err(mp_lock_acquire(l, 30), -ETIMEDOUT);
 	/* Python lets any process release a Lock; we refuse. */
 	expect_err(mp_lock_release(l), -EPERM);
-	send_byte(down[1], 'r');
-	expect_ok(recv_int(up[0]));
+	mp_test_send_byte(down[1], 'r');
+	expect_ok(mp_test_recv_int(up[0]));
 	expect_ok(mp_lock_acquire(l, MP_FOREVER));
 	expect_ok(mp_lock_release(l));
-	cr_assert_eq(reap(pid), 0);
+	cr_assert_eq(mp_test_reap(pid), 0);
 	close(up[0]);
 	close(up[1]);
 	close(down[0]);
@@ -183,20 +107,20 @@ Test(lock, release_wakes_a_sleeping_process)
 	expect_ok(mp_lock_new(&l));
 	expect_ok(mp_lock_acquire(l, MP_FOREVER));
 	int up[2];
-	pipe_make(up);
+	mp_test_pipe(up);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		send_byte(up[1], 's');
+		mp_test_send_byte(up[1], 's');
 		int rv = mp_lock_acquire(l, MP_FOREVER);
 		int rv2 = mp_lock_release(l);
-		send_int(up[1], rv != 0 ? rv : rv2);
+		mp_test_send_int(up[1], rv != 0 ? rv : rv2);
 		_exit(0);
 	}
-	cr_assert_eq(recv_byte(up[0]), 's');
+	cr_assert_eq(mp_test_recv_byte(up[0]), 's');
 	expect_ok(mp_lock_release(l));
-	expect_ok(recv_int(up[0]));
-	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp_test_recv_int(up[0]));
+	cr_assert_eq(mp_test_reap(pid), 0);
 	close(up[0]);
 	close(up[1]);
 	mp_lock_free(l);
@@ -236,30 +160,30 @@ Test(lock, rlock_is_held_until_the_last_release)
 			expect_ok(mp_rlock_acquire(r, MP_FOREVER));
 		}
 		int up[2], down[2];
-		pipe_make(up);
-		pipe_make(down);
+		mp_test_pipe(up);
+		mp_test_pipe(down);
 		pid_t pid = fork();
 		cr_assert(pid >= 0);
 		if (pid == 0) {
 			/* Not the owner: blocked, and cannot release. */
-			send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
-			send_int(up[1], mp_rlock_release(r));
-			recv_byte(down[0]);
-			send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
-			send_int(up[1], (int)mp_rlock_count(r));
-			send_int(up[1], mp_rlock_release(r));
+			mp_test_send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
+			mp_test_send_int(up[1], mp_rlock_release(r));
+			mp_test_recv_byte(down[0]);
+			mp_test_send_int(up[1], mp_rlock_acquire(r, MP_NOWAIT));
+			mp_test_send_int(up[1], (int)mp_rlock_count(r));
+			mp_test_send_int(up[1], mp_rlock_release(r));
 			_exit(0);
 		}
-		expect_err(recv_int(up[0]), -EAGAIN);
-		expect_err(recv_int(up[0]), -EPERM);
+		expect_err(mp_test_recv_int(up[0]), -EAGAIN);
+		expect_err(mp_test_recv_int(up[0]), -EPERM);
 		for (unsigned i = 0; i < d; i++) {
 			expect_ok(mp_rlock_release(r));
 		}
-		send_byte(down[1], 'g');
-		expect_ok(recv_int(up[0]));
-		cr_assert_eq(recv_int(up[0]), 1);
-		expect_ok(recv_int(up[0]));
-		cr_assert_eq(reap(pid), 0);
+		mp_test_send_byte(down[1], 'g');
+		expect_ok(mp_test_recv_int(up[0]));
+		cr_assert_eq(mp_test_recv_int(up[0]), 1);
+		expect_ok(mp_test_recv_int(up[0]));
+		cr_assert_eq(mp_test_reap(pid), 0);
 		close(up[0]);
 		close(up[1]);
 		close(down[0]);
@@ -356,7 +280,7 @@ Test(lock, eight_processes_count_exactly)
 	enum { NPROC = 8, N = 100000 };
 	mp_lock_t *l;
 	expect_ok(mp_lock_new(&l));
-	volatile uint64_t *counter = shared_map(4096);
+	volatile uint64_t *counter = mp_test_shared_map(4096);
 	pid_t pids[NPROC];
 	for (int p = 0; p < NPROC; p++) {
 		pids[p] = fork();
@@ -375,7 +299,7 @@ Test(lock, eight_processes_count_exactly)
 		}
 	}
 	for (int p = 0; p < NPROC; p++) {
-		cr_assert_eq(reap(pids[p]), 0);
+		cr_assert_eq(mp_test_reap(pids[p]), 0);
 	}
 	cr_assert_eq(*counter, (uint64_t)NPROC * N);
 	munmap((void *)counter, 4096);
@@ -394,16 +318,16 @@ Test(lock, release_save_and_acquire_restore)
 	expect_ok(mp__lock_release_save(r, &st));
 	cr_assert_not(mp_rlock_is_mine(r));
 	int up[2];
-	pipe_make(up);
+	mp_test_pipe(up);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		int rv = mp_rlock_acquire(r, MP_NOWAIT);
-		send_int(up[1], rv == 0 ? mp_rlock_release(r) : rv);
+		mp_test_send_int(up[1], rv == 0 ? mp_rlock_release(r) : rv);
 		_exit(0);
 	}
-	expect_ok(recv_int(up[0]));
-	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp_test_recv_int(up[0]));
+	cr_assert_eq(mp_test_reap(pid), 0);
 	expect_ok(mp__lock_acquire_restore(r, &st, -1));
 	cr_assert_eq(mp_rlock_count(r), 5);
 	for (int i = 0; i < 5; i++) {
@@ -434,33 +358,33 @@ Test(lock, named_lock_shared_by_name)
 	expect_err(mp_rlock_open(name, 0, &again), -EPROTO);
 	expect_ok(mp_lock_acquire(l, MP_FOREVER));
 	int up[2], down[2];
-	pipe_make(up);
-	pipe_make(down);
+	mp_test_pipe(up);
+	mp_test_pipe(down);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		mp_lock_t *mine;
 		int rv = mp_lock_open(name, 0, &mine);
-		send_int(up[1], rv);
+		mp_test_send_int(up[1], rv);
 		if (rv != 0) {
 			_exit(1);
 		}
-		send_int(up[1], mine != l ? 0 : -1);
-		send_int(up[1], mp_lock_acquire(mine, MP_NOWAIT));
-		recv_byte(down[0]);
-		send_int(up[1], mp_lock_acquire(mine, MP_FOREVER));
-		send_int(up[1], mp_lock_release(mine));
+		mp_test_send_int(up[1], mine != l ? 0 : -1);
+		mp_test_send_int(up[1], mp_lock_acquire(mine, MP_NOWAIT));
+		mp_test_recv_byte(down[0]);
+		mp_test_send_int(up[1], mp_lock_acquire(mine, MP_FOREVER));
+		mp_test_send_int(up[1], mp_lock_release(mine));
 		mp_lock_close(mine);
 		_exit(0);
 	}
-	expect_ok(recv_int(up[0]));
-	expect_ok(recv_int(up[0]));
-	expect_err(recv_int(up[0]), -EAGAIN);
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_err(mp_test_recv_int(up[0]), -EAGAIN);
 	expect_ok(mp_lock_release(l));
-	send_byte(down[1], 'g');
-	expect_ok(recv_int(up[0]));
-	expect_ok(recv_int(up[0]));
-	cr_assert_eq(reap(pid), 0);
+	mp_test_send_byte(down[1], 'g');
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
+	cr_assert_eq(mp_test_reap(pid), 0);
 	expect_ok(mp_lock_open(name, MP_CREATE, &again));
 	cr_assert_neq(again, l);
 	mp_lock_close(again);

@@ -22,81 +22,6 @@ struct thread_arg {
 	int rv;
 };
 
-/* Anonymous shared memory for counters that children update. */
-static void *
-shared_map(size_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert(p != MAP_FAILED);
-	return p;
-}
-
-static void
-pipe_make(int fds[2])
-{
-	cr_assert(pipe2(fds, O_CLOEXEC) == 0);
-}
-
-/* One byte over a pipe: the only way children and parent synchronise. */
-static void
-send_byte(int fd, char c)
-{
-	while (write(fd, &c, 1) != 1) {
-		if (errno != EINTR) {
-			_exit(90);
-		}
-	}
-}
-
-static char
-recv_byte(int fd)
-{
-	char c;
-	ssize_t n;
-	do {
-		n = read(fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	return n == 1 ? c : '\0';
-}
-
-/* A child's result: one int over a pipe. */
-static void
-send_int(int fd, int v)
-{
-	while (write(fd, &v, sizeof(v)) != sizeof(v)) {
-		if (errno != EINTR) {
-			_exit(90);
-		}
-	}
-}
-
-static int
-recv_int(int fd)
-{
-	int v = 12345;
-	ssize_t n;
-	do {
-		n = read(fd, &v, sizeof(v));
-	} while (n < 0 && errno == EINTR);
-	cr_assert_eq(n, (ssize_t)sizeof(v), "the child sent no result");
-	return v;
-}
-
-static int
-reap(pid_t pid)
-{
-	int status;
-	pid_t r;
-	do {
-		r = waitpid(pid, &status, 0);
-	} while (r < 0 && errno == EINTR);
-	cr_assert_eq(r, pid);
-	if (WIFSIGNALED(status)) {
-		return -WTERMSIG(status);
-	}
-	return WEXITSTATUS(status);
-}
 /* A child takes the lock and exits without releasing it. */
 static void
 die_holding(mp_lock_t *l)
@@ -106,7 +31,7 @@ die_holding(mp_lock_t *l)
 	if (pid == 0) {
 		_exit(mp_lock_acquire(l, MP_FOREVER) == 0 ? 0 : 1);
 	}
-	cr_assert_eq(reap(pid), 0);
+	cr_assert_eq(mp_test_reap(pid), 0);
 }
 
 Test(lock_death, dead_owner_gives_eownerdead_then_mark_consistent)
@@ -143,7 +68,7 @@ Test(lock_death, dead_owner_of_an_rlock_resets_its_count)
 		}
 		_exit(0);
 	}
-	cr_assert_eq(reap(pid), 0);
+	cr_assert_eq(mp_test_reap(pid), 0);
 	expect_err(mp_rlock_acquire(r, 1000), -EOWNERDEAD);
 	cr_assert_eq(mp_rlock_count(r), 1);
 	expect_ok(mp_rlock_acquire(r, MP_NOWAIT));
@@ -177,18 +102,18 @@ Test(lock_death, not_recoverable_reaches_a_blocked_waiter)
 	die_holding(l);
 	expect_err(mp_lock_acquire(l, MP_FOREVER), -EOWNERDEAD);
 	int up[2];
-	pipe_make(up);
+	mp_test_pipe(up);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		send_byte(up[1], 's');
-		send_int(up[1], mp_lock_acquire(l, MP_FOREVER));
+		mp_test_send_byte(up[1], 's');
+		mp_test_send_int(up[1], mp_lock_acquire(l, MP_FOREVER));
 		_exit(0);
 	}
-	cr_assert_eq(recv_byte(up[0]), 's');
+	cr_assert_eq(mp_test_recv_byte(up[0]), 's');
 	expect_ok(mp_lock_release(l));
-	expect_err(recv_int(up[0]), -ENOTRECOVERABLE);
-	cr_assert_eq(reap(pid), 0);
+	expect_err(mp_test_recv_int(up[0]), -ENOTRECOVERABLE);
+	cr_assert_eq(mp_test_reap(pid), 0);
 	close(up[0]);
 	close(up[1]);
 	mp_lock_free(l);
@@ -217,7 +142,7 @@ Test(lock_death, pid_alive_treats_zombies_and_ended_threads_as_dead)
 	siginfo_t si;
 	cr_assert(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
 	cr_assert_not(mp__pid_alive(pid), "a zombie counts as dead");
-	cr_assert_eq(reap(pid), 0);
+	cr_assert_eq(mp_test_reap(pid), 0);
 	cr_assert_not(mp__pid_alive(pid));
 	struct thread_arg a = { 0 };
 	pthread_t t;
@@ -247,21 +172,21 @@ Test(lock_death, waiter_blocked_when_owner_is_killed)
 	mp_lock_t *l;
 	expect_ok(mp_lock_new(&l));
 	int up[2];
-	pipe_make(up);
+	mp_test_pipe(up);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		send_int(up[1], mp_lock_acquire(l, MP_FOREVER));
+		mp_test_send_int(up[1], mp_lock_acquire(l, MP_FOREVER));
 		for (;;) {
 			pause();
 		}
 	}
-	expect_ok(recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
 	struct thread_arg a = { .l = l };
 	pthread_t t;
 	cr_assert(pthread_create(&t, NULL, thread_acquire_forever, &a) == 0);
 	kill(pid, SIGKILL);
-	cr_assert_eq(reap(pid), -SIGKILL);
+	cr_assert_eq(mp_test_reap(pid), -SIGKILL);
 	pthread_join(t, NULL);
 	expect_err(a.rv, -EOWNERDEAD);
 	expect_ok(mp_lock_acquire(l, MP_NOWAIT));
@@ -336,7 +261,7 @@ victim_main(struct death_shared *sh, mp_lock_t *l, int fd, unsigned report)
 		}
 		atomic_store(&sh->phase, 0);
 		if (i == report) {
-			send_byte(fd, 'k');
+			mp_test_send_byte(fd, 'k');
 		}
 	}
 }
@@ -379,7 +304,7 @@ Test(lock_death, owner_killed_at_random_points_200_times, .timeout = 300)
 {
 	mp_lock_t *l;
 	expect_ok(mp_lock_new(&l));
-	struct death_shared *sh = shared_map(sizeof(*sh));
+	struct death_shared *sh = mp_test_shared_map(sizeof(*sh));
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	cr_log_info("seed %u", seed);
 	pid_t surv[2];
@@ -395,7 +320,7 @@ Test(lock_death, owner_killed_at_random_points_200_times, .timeout = 300)
 	for (int round = 0; round < 200; round++) {
 		unsigned report = 1 + (unsigned)rand_r(&seed) % 300;
 		int fds[2];
-		pipe_make(fds);
+		mp_test_pipe(fds);
 		atomic_store(&sh->phase, 0);
 		pid_t v = fork();
 		cr_assert(v >= 0);
@@ -403,7 +328,7 @@ Test(lock_death, owner_killed_at_random_points_200_times, .timeout = 300)
 			victim_main(sh, l, fds[1], report);
 		}
 		close(fds[1]);
-		cr_assert_eq(recv_byte(fds[0]), 'k', "round %d: the victim "
+		cr_assert_eq(mp_test_recv_byte(fds[0]), 'k', "round %d: the victim "
 		    "stopped before %u increments", round, report);
 		close(fds[0]);
 		/*
@@ -417,7 +342,7 @@ Test(lock_death, owner_killed_at_random_points_200_times, .timeout = 300)
 			sched_yield();
 		}
 		kill(v, SIGKILL);
-		cr_assert_eq(reap(v), -SIGKILL);
+		cr_assert_eq(mp_test_reap(v), -SIGKILL);
 		victim_min += report;
 		int phase = atomic_load(&sh->phase);
 		/* Whoever takes the lock next inherits the victim's death. */
@@ -442,7 +367,7 @@ Test(lock_death, owner_killed_at_random_points_200_times, .timeout = 300)
 	}
 	atomic_store(&sh->stop, 1);
 	for (int s = 0; s < 2; s++) {
-		cr_assert_eq(reap(surv[s]), 0, "survivor %d failed", s);
+		cr_assert_eq(mp_test_reap(surv[s]), 0, "survivor %d failed", s);
 	}
 	uint64_t c = atomic_load(&sh->counter);
 	uint64_t total = c & 0xffffffffu, victims = c >> 32;

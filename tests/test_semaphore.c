@@ -13,40 +13,6 @@
 
 MP_TEST_SUITE(semaphore);
 
-static void
-send_int(int fd, int v)
-{
-	while (write(fd, &v, sizeof(v)) != sizeof(v)) {
-		if (errno != EINTR) {
-			_exit(90);
-		}
-	}
-}
-
-static int
-recv_int(int fd)
-{
-	int v = 12345;
-	ssize_t n;
-	do {
-		n = read(fd, &v, sizeof(v));
-	} while (n < 0 && errno == EINTR);
-	cr_assert_eq(n, (ssize_t)sizeof(v), "the child sent no result");
-	return v;
-}
-
-static int
-reap(pid_t pid)
-{
-	int status;
-	pid_t r;
-	do {
-		r = waitpid(pid, &status, 0);
-	} while (r < 0 && errno == EINTR);
-	cr_assert_eq(r, pid);
-	return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
-}
-
 static int
 value_of(mp_sem_t *s)
 {
@@ -127,17 +93,17 @@ Test(semaphore, release_wakes_a_process)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		send_int(up[1], mp_sem_acquire(s, MP_NOWAIT));
-		send_int(up[1], mp_sem_acquire(s, MP_FOREVER));
-		send_int(up[1], mp_sem_acquire(s, 60000));
+		mp_test_send_int(up[1], mp_sem_acquire(s, MP_NOWAIT));
+		mp_test_send_int(up[1], mp_sem_acquire(s, MP_FOREVER));
+		mp_test_send_int(up[1], mp_sem_acquire(s, 60000));
 		_exit(0);
 	}
-	expect_err(recv_int(up[0]), -EAGAIN);
+	expect_err(mp_test_recv_int(up[0]), -EAGAIN);
 	expect_ok(mp_sem_release(s));
-	expect_ok(recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
 	expect_ok(mp_sem_release(s));
-	expect_ok(recv_int(up[0]));
-	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp_test_recv_int(up[0]));
+	cr_assert_eq(mp_test_reap(pid), 0);
 	cr_assert_eq(value_of(s), 0);
 	close(up[0]);
 	close(up[1]);
@@ -171,7 +137,7 @@ Test(semaphore, producers_and_consumers_balance)
 		}
 	}
 	for (int p = 0; p < 2 * NPAIRS; p++) {
-		cr_assert_eq(reap(pids[p]), 0);
+		cr_assert_eq(mp_test_reap(pids[p]), 0);
 	}
 	cr_assert_eq(value_of(s), 0);
 	expect_err(mp_sem_acquire(s, MP_NOWAIT), -EAGAIN);
@@ -246,26 +212,26 @@ Test(semaphore, named_semaphore_shared_by_name)
 		mp_sem_t *mine;
 		/* Value and bounded-ness are ignored when it exists. */
 		int rv = mp_sem_open(name, MP_CREATE, 5, false, &mine);
-		send_int(up[1], rv);
+		mp_test_send_int(up[1], rv);
 		if (rv != 0) {
 			_exit(1);
 		}
-		send_int(up[1], mine != s ? 0 : -1);
-		send_int(up[1], mp_sem_acquire(mine, MP_NOWAIT));
-		send_int(up[1], mp_sem_acquire(mine, MP_FOREVER));
-		send_int(up[1], mp_sem_release(mine));
-		send_int(up[1], mp_sem_release(mine));
+		mp_test_send_int(up[1], mine != s ? 0 : -1);
+		mp_test_send_int(up[1], mp_sem_acquire(mine, MP_NOWAIT));
+		mp_test_send_int(up[1], mp_sem_acquire(mine, MP_FOREVER));
+		mp_test_send_int(up[1], mp_sem_release(mine));
+		mp_test_send_int(up[1], mp_sem_release(mine));
 		mp_sem_close(mine);
 		_exit(0);
 	}
-	expect_ok(recv_int(up[0]));
-	expect_ok(recv_int(up[0]));
-	expect_err(recv_int(up[0]), -EAGAIN);
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_err(mp_test_recv_int(up[0]), -EAGAIN);
 	expect_ok(mp_sem_release(s));
-	expect_ok(recv_int(up[0]));
-	expect_ok(recv_int(up[0]));
-	expect_err(recv_int(up[0]), -EOVERFLOW);
-	cr_assert_eq(reap(pid), 0);
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
+	expect_err(mp_test_recv_int(up[0]), -EOVERFLOW);
+	cr_assert_eq(mp_test_reap(pid), 0);
 	cr_assert_eq(value_of(s), 1);
 	expect_ok(mp_sem_unlink(name));
 	expect_err(mp_sem_unlink(name), -ENOENT);
@@ -285,13 +251,13 @@ Test(semaphore, killed_waiter_does_not_disturb_others)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		send_int(up[1], 0);
+		mp_test_send_int(up[1], 0);
 		mp_sem_acquire(s, MP_FOREVER);
 		_exit(0);
 	}
-	expect_ok(recv_int(up[0]));
+	expect_ok(mp_test_recv_int(up[0]));
 	kill(pid, SIGKILL);
-	cr_assert_eq(reap(pid), -SIGKILL);
+	cr_assert_eq(mp_test_reap(pid), -SIGKILL);
 	expect_ok(mp_sem_release(s));
 	cr_assert_eq(value_of(s), 1);
 	expect_ok(mp_sem_acquire(s, MP_NOWAIT));

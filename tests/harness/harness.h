@@ -79,6 +79,20 @@ ssize_t mp_test_read_line(int fd, char *buf, size_t size, int timeout_ms);
  */
 int mp_test_wait(struct mp_test_child *child, int timeout_ms);
 
+/*
+ * Helpers for cases that fork children (child.c). Children and parent
+ * synchronise only over pipes: one byte for "ready"/"go", one int for a
+ * result. mp_test_shared_map is anonymous MAP_SHARED memory for counters;
+ * mp_test_reap waits for pid and returns its status as mp_test_run does.
+ */
+void *mp_test_shared_map(size_t size);
+void mp_test_pipe(int fds[2]);
+void mp_test_send_byte(int fd, char c);
+char mp_test_recv_byte(int fd);
+void mp_test_send_int(int fd, int v);
+int mp_test_recv_int(int fd);
+int mp_test_reap(pid_t pid);
+
 /* Path of a file in the source tree or the build tree (static buffer). */
 const char *mp_test_src(const char *rel);
 const char *mp_test_bin(const char *rel);
