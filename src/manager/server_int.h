@@ -355,5 +355,15 @@ int mp__mgr_slice(const mp_obj_t *sl, size_t len, int64_t *start,
 bool mp__mgr_index(const mp_obj_t *i, size_t len, size_t *out);
 /* Python truthiness of a primitive (None, bool, int, float, str, ...). */
 bool mp__mgr_truthy(const mp_obj_t *o);
+/*
+ * acquire(blocking=True, timeout=...) as threading's Lock, RLock,
+ * Semaphore and Condition parse it: take(c) tries to take the object for
+ * the caller; a blocking call that cannot is parked until its deadline
+ * and take is tried again each time it is woken (stage 1). With
+ * minus_one_forever, timeout=-1 means "no timeout" (Lock, RLock); for
+ * semaphores only None does. Returns what a handler returns.
+ */
+int mp__mgr_acquire(struct mp__mgr_call *c,
+    bool (*take)(struct mp__mgr_call *c), bool minus_one_forever);
 
 #endif

@@ -400,3 +400,44 @@ mp__mgr_obj_fail_waiters(struct mp_manager_server *s, struct mp__mgr_obj *o)
 		finish_parked(s, o->wait_head, -EIDRM);
 	}
 }
+
+int
+mp__mgr_acquire(struct mp__mgr_call *c, bool (*take)(struct mp__mgr_call *c),
+    bool minus_one_forever)
+{
+	static const char *const kw[] = { "blocking", "timeout", NULL };
+	if (c->stage == 1) {
+		if (take(c)) {
+			return mp__mgr_ret(c, mp_bool(true));
+		}
+		return c->timed_out ? mp__mgr_ret(c, mp_bool(false)) :
+		    MP__MGR_PARK;
+	}
+	if (mp__mgr_args_check(c, 2, kw) != 0) {
+		return 0;
+	}
+	mp_obj_t *b = mp__mgr_arg(c, 0, "blocking");
+	mp_obj_t *t = mp__mgr_arg(c, 1, "timeout");
+	bool blocking = b == NULL || mp__mgr_truthy(b);
+	bool has_t = t != NULL && mp_obj_type(t) != MP_TYPE_NONE &&
+	    !(minus_one_forever && mp_float_value(t) == -1.0);
+	if (!blocking && has_t) {
+		return mp__mgr_errf(c, MP__EXC_VALUE,
+		    "can't specify a timeout for a non-blocking call");
+	}
+	if (take(c)) {
+		return mp__mgr_ret(c, mp_bool(true));
+	}
+	if (!blocking) {
+		return mp__mgr_ret(c, mp_bool(false));
+	}
+	if (has_t && mp__mgr_timeout(c, t, MP__NEG_ERROR,
+	    "timeout value must be a non-negative number") != 0) {
+		return 0;
+	}
+	if (!has_t) {
+		c->deadline = -1;
+	}
+	c->stage = 1;
+	return MP__MGR_PARK;
+}

@@ -56,45 +56,17 @@ cond_take(struct cond *k, struct mp__mgr_call *c, int64_t depth)
 	return true;
 }
 
+static bool
+cond_take_one(struct mp__mgr_call *c)
+{
+	return cond_take(c->obj->impl, c, 1);
+}
+
+/* The condition's own RLock: acquire(blocking=True, timeout=-1). */
 static int
 cond_acquire(struct mp__mgr_call *c)
 {
-	static const char *const kw[] = { "blocking", "timeout", NULL };
-	struct cond *k = c->obj->impl;
-	if (c->stage == 1) {
-		if (cond_take(k, c, 1)) {
-			return mp__mgr_ret(c, mp_bool(true));
-		}
-		return c->timed_out ? mp__mgr_ret(c, mp_bool(false)) :
-		    MP__MGR_PARK;
-	}
-	if (mp__mgr_args_check(c, 2, kw) != 0) {
-		return 0;
-	}
-	mp_obj_t *b = mp__mgr_arg(c, 0, "blocking");
-	mp_obj_t *t = mp__mgr_arg(c, 1, "timeout");
-	bool blocking = b == NULL || mp__mgr_truthy(b);
-	bool has_t = t != NULL && mp_obj_type(t) != MP_TYPE_NONE &&
-	    mp_float_value(t) != -1.0;
-	if (!blocking && has_t) {
-		return mp__mgr_errf(c, MP__EXC_VALUE,
-		    "can't specify a timeout for a non-blocking call");
-	}
-	if (cond_take(k, c, 1)) {
-		return mp__mgr_ret(c, mp_bool(true));
-	}
-	if (!blocking) {
-		return mp__mgr_ret(c, mp_bool(false));
-	}
-	if (has_t && mp__mgr_timeout(c, t, MP__NEG_ERROR,
-	    "timeout value must be a non-negative number") != 0) {
-		return 0;
-	}
-	if (!has_t) {
-		c->deadline = -1;
-	}
-	c->stage = 1;
-	return MP__MGR_PARK;
+	return mp__mgr_acquire(c, cond_take_one, true);
 }
 
 static int

@@ -23,8 +23,6 @@ struct lockish {
 	int64_t initial;    /* BoundedSemaphore's bound */
 };
 
-static const char *const acquire_kw[] = { "blocking", "timeout", NULL };
-
 static uint64_t
 conn_of(const struct mp__mgr_call *c)
 {
@@ -119,46 +117,19 @@ try_take(struct lockish *l, struct mp__mgr_call *c)
 	}
 }
 
+static bool
+take_for(struct mp__mgr_call *c)
+{
+	return try_take(c->obj->impl, c);
+}
+
 /* acquire(blocking=True, timeout=-1 (None for semaphores)). */
 static int
 m_acquire(struct mp__mgr_call *c)
 {
-	struct lockish *l = c->obj->impl;
-	if (c->stage == 1) {
-		if (try_take(l, c)) {
-			return mp__mgr_ret(c, mp_bool(true));
-		}
-		return c->timed_out ? mp__mgr_ret(c, mp_bool(false)) :
-		    MP__MGR_PARK;
-	}
-	if (mp__mgr_args_check(c, 2, acquire_kw) != 0) {
-		return 0;
-	}
-	mp_obj_t *b = mp__mgr_arg(c, 0, "blocking");
-	mp_obj_t *t = mp__mgr_arg(c, 1, "timeout");
-	bool blocking = b == NULL || mp__mgr_truthy(b);
+	const struct lockish *l = c->obj->impl;
 	bool sem = l->kind == SEMAPHORE || l->kind == BOUNDED;
-	bool has_t = t != NULL && mp_obj_type(t) != MP_TYPE_NONE &&
-	    !(!sem && mp_float_value(t) == -1.0);
-	if (!blocking && has_t) {
-		return mp__mgr_errf(c, MP__EXC_VALUE,
-		    "can't specify a timeout for a non-blocking call");
-	}
-	if (try_take(l, c)) {
-		return mp__mgr_ret(c, mp_bool(true));
-	}
-	if (!blocking) {
-		return mp__mgr_ret(c, mp_bool(false));
-	}
-	if (has_t && mp__mgr_timeout(c, t, MP__NEG_ERROR,
-	    "timeout value must be a non-negative number") != 0) {
-		return 0;
-	}
-	if (!has_t) {
-		c->deadline = -1;
-	}
-	c->stage = 1;
-	return MP__MGR_PARK;
+	return mp__mgr_acquire(c, take_for, !sem);
 }
 
 static int
