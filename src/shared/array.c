@@ -49,21 +49,13 @@ mp_array_get_lock(const mp_array_t *a)
 int
 mp_array_lock(mp_array_t *a, int64_t timeout_ms)
 {
-	struct mp__num *n = num_of(a);
-	if (n->lock == NULL) {
-		return -EINVAL;
-	}
-	return mp_lock_acquire(n->lock, timeout_ms);
+	return mp__num_user_lock(num_of(a), timeout_ms);
 }
 
 int
 mp_array_unlock(mp_array_t *a)
 {
-	struct mp__num *n = num_of(a);
-	if (n->lock == NULL) {
-		return -EINVAL;
-	}
-	return mp_lock_release(n->lock);
+	return mp__num_user_unlock(num_of(a));
 }
 
 /*

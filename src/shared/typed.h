@@ -109,6 +109,22 @@ mp__num_unlock(struct mp__num *n)
 	}
 }
 
+/*
+ * The user's mp_value_lock / mp_array_lock (and unlock): the lock's own
+ * result, -EOWNERDEAD included, or -EINVAL for a raw block (no lock).
+ */
+static inline int
+mp__num_user_lock(struct mp__num *n, int64_t timeout_ms)
+{
+	return n->lock == NULL ? -EINVAL : mp_lock_acquire(n->lock, timeout_ms);
+}
+
+static inline int
+mp__num_user_unlock(struct mp__num *n)
+{
+	return n->lock == NULL ? -EINVAL : mp_lock_release(n->lock);
+}
+
 /* ---- One element: p points at it, t is its typecode. -------------------- */
 
 /*

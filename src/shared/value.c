@@ -168,21 +168,13 @@ mp_value_get_lock(const mp_value_t *v)
 int
 mp_value_lock(mp_value_t *v, int64_t timeout_ms)
 {
-	struct mp__num *n = num_of(v);
-	if (n->lock == NULL) {
-		return -EINVAL;
-	}
-	return mp_lock_acquire(n->lock, timeout_ms);
+	return mp__num_user_lock(num_of(v), timeout_ms);
 }
 
 int
 mp_value_unlock(mp_value_t *v)
 {
-	struct mp__num *n = num_of(v);
-	if (n->lock == NULL) {
-		return -EINVAL;
-	}
-	return mp_lock_release(n->lock);
+	return mp__num_user_unlock(num_of(v));
 }
 
 /*
