@@ -351,6 +351,12 @@ bool mp__mgr_is_slice(const mp_obj_t *o);
  * PySlice_AdjustIndices. 0, or -EINVAL for a zero step. */
 int mp__mgr_slice(const mp_obj_t *sl, size_t len, int64_t *start,
     int64_t *step, size_t *count);
+/*
+ * mp__mgr_slice for a handler: true with the indices, or false with the
+ * call's ValueError reply set and *rv what the handler returns.
+ */
+bool mp__mgr_slice_arg(struct mp__mgr_call *c, const mp_obj_t *sl, size_t len,
+    int64_t *start, int64_t *step, size_t *count, int *rv);
 /* Index i (an int, negative from the end) into len items. */
 bool mp__mgr_index(const mp_obj_t *i, size_t len, size_t *out);
 /* Python truthiness of a primitive (None, bool, int, float, str, ...). */

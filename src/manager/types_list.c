@@ -69,6 +69,17 @@ mp__mgr_slice(const mp_obj_t *sl, size_t len, int64_t *start, int64_t *step,
 }
 
 bool
+mp__mgr_slice_arg(struct mp__mgr_call *c, const mp_obj_t *sl, size_t len,
+    int64_t *start, int64_t *step, size_t *count, int *rv)
+{
+	if (mp__mgr_slice(sl, len, start, step, count) == 0) {
+		return true;
+	}
+	*rv = mp__mgr_errf(c, MP__EXC_VALUE, "slice step cannot be zero");
+	return false;
+}
+
+bool
 mp__mgr_is_slice(const mp_obj_t *o)
 {
 	const char *m = mp_instance_module(o);
@@ -289,9 +300,10 @@ l_getitem(struct mp__mgr_call *c)
 		int64_t start;
 		int64_t step;
 		size_t n;
-		if (mp__mgr_slice(i, mp_obj_len(l), &start, &step, &n) != 0) {
-			return mp__mgr_errf(c, MP__EXC_VALUE,
-			    "slice step cannot be zero");
+		int rv;
+		if (!mp__mgr_slice_arg(c, i, mp_obj_len(l), &start, &step, &n,
+		    &rv)) {
+			return rv;
 		}
 		mp_obj_t *out = mp_list_new();
 		for (size_t k = 0; out != NULL && k < n; k++) {
@@ -341,16 +353,17 @@ l_setitem(struct mp__mgr_call *c)
 		int64_t start;
 		int64_t step;
 		size_t n;
-		if (mp__mgr_slice(i, mp_obj_len(l), &start, &step, &n) != 0) {
-			return mp__mgr_errf(c, MP__EXC_VALUE,
-			    "slice step cannot be zero");
+		int rv;
+		if (!mp__mgr_slice_arg(c, i, mp_obj_len(l), &start, &step, &n,
+		    &rv)) {
+			return rv;
 		}
 		if (!is_seq(v)) {
 			return mp__mgr_errf(c, MP__EXC_TYPE,
 			    "can only assign an iterable");
 		}
 		if (step == 1) {
-			int rv = splice(l, (size_t)start, (size_t)start + n, v);
+			rv = splice(l, (size_t)start, (size_t)start + n, v);
 			return rv != 0 ? rv : mp__mgr_ret(c, mp_none());
 		}
 		if (mp_obj_len(v) != n) {
@@ -384,9 +397,10 @@ l_delitem(struct mp__mgr_call *c)
 		int64_t start;
 		int64_t step;
 		size_t n;
-		if (mp__mgr_slice(i, mp_obj_len(l), &start, &step, &n) != 0) {
-			return mp__mgr_errf(c, MP__EXC_VALUE,
-			    "slice step cannot be zero");
+		int rv;
+		if (!mp__mgr_slice_arg(c, i, mp_obj_len(l), &start, &step, &n,
+		    &rv)) {
+			return rv;
 		}
 		/* Highest index first, so the others do not move. */
 		for (size_t k = n; k > 0; k--) {

@@ -325,10 +325,10 @@ a_getitem(struct mp__mgr_call *c)
 		int64_t start;
 		int64_t step;
 		size_t n;
-		if (mp__mgr_slice(i, mp_obj_len(a->items), &start, &step,
-		    &n) != 0) {
-			return mp__mgr_errf(c, MP__EXC_VALUE,
-			    "slice step cannot be zero");
+		int rv;
+		if (!mp__mgr_slice_arg(c, i, mp_obj_len(a->items), &start,
+		    &step, &n, &rv)) {
+			return rv;
 		}
 		return mp__mgr_ret(c, pack(a, start, step, n));
 	}
