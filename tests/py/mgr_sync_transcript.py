@@ -62,6 +62,8 @@ show('slice 1:', lambda: l[1:])
 show('slice ::2', lambda: l[::2])
 show('slice ::-1', lambda: l[::-1])
 show('getitem 10', lambda: l[10])
+show('slice ::0', lambda: l[::0])
+show('del slice ::0', lambda: l.__delitem__(slice(None, None, 0)))
 show_type('getitem str', lambda: l['x'])
 l[0] = 9
 l[0:1] = [7, 8]
@@ -312,6 +314,7 @@ show('double', lambda: vd.value)
 
 print('== Array')
 a = m.Array('i', [1, 2, 3])
+show('array slice ::0', lambda: a[::0])
 show('len', lambda: len(a))
 show('getitem', lambda: a[0])
 show('getitem -1', lambda: a[-1])
