@@ -2,13 +2,16 @@
 # mproc: top-level entry points. `make demo`, `make test`, `make bench`.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
 export ASAN_OPTIONS  ?= halt_on_error=1:abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build build-asan demo test test-normal test-asan bench install clean
+.PHONY: all deps build build-asan demo test test-normal test-asan fuzz bench \
+	install clean
 
 all: build
 
@@ -21,6 +24,10 @@ $(BUILD)/Makefile: CMakeLists.txt
 $(BUILD_ASAN)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON
 
+$(BUILD_FUZZ)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DMPROC_FUZZ=ON -DMPROC_TESTS=OFF
+
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -30,8 +37,9 @@ build-asan: deps $(BUILD_ASAN)/Makefile
 demo: build
 	@./scripts/demo $(BUILD)
 
-# The whole suite twice: a normal build, then ASan + UBSan.
-test: test-normal test-asan
+# The whole suite twice: a normal build, then ASan + UBSan; then every
+# fuzz target for FUZZ_SECONDS.
+test: test-normal test-asan fuzz
 
 # Interop tests run verbosely: their output names every CPython version
 # tested and every version skipped.
@@ -45,6 +53,13 @@ test-asan: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -V -L interop $(CTEST_ARGS)
 	@./scripts/check-leftovers
 
+# libFuzzer targets (clang, ASan + UBSan), each FUZZ_SECONDS on a copy of
+# its corpus: tests/fuzz/README.md.
+fuzz: deps $(BUILD_FUZZ)/Makefile
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzzers
+	@./scripts/fuzz $(BUILD_FUZZ) $(FUZZ_SECONDS)
+	@./scripts/check-leftovers
+
 # Benchmarks also compare the manager with Redis: setup installs it too.
 bench: build
 	@./scripts/setup bench
@@ -54,4 +69,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -805,3 +805,36 @@ Test(obj, repr_and_str_print_as_python)
 	mp_free(s);
 	mp_obj_unref(o);
 }
+
+/*
+ * A container shared many times over prints once per reference: t = (t, t)
+ * nested 60 deep would print 2^60 copies. Past 16 MiB repr gives up
+ * (found by tests/fuzz/fuzz_pickle); a big value that is not shared still
+ * prints whole.
+ */
+Test(obj, repr_of_a_shared_nest_is_bounded)
+{
+	mp_obj_t *t = mp_tuple_of(0);
+	for (int i = 0; i < 60; i++) {
+		t = mp_tuple_of(2, t, mp_obj_ref(t));
+	}
+	char *s = NULL;
+	cr_assert_eq(mp_obj_repr(t, &s), -ENOMEM);
+	cr_assert_null(s);
+	mp_obj_unref(t);
+	/* One str past the cap: the check comes before each value. */
+	size_t n = (size_t)17 << 20;
+	char *text = mp_malloc(n);
+	cr_assert_not_null(text);
+	memset(text, 'a', n);
+	mp_obj_t *str = NULL;
+	cr_assert_eq(mp_str_new(text, n, &str), 0);
+	mp_free(text);
+	mp_obj_t *l = mp_list_of(1, str);
+	cr_assert_eq(mp_obj_repr(l, &s), 0);
+	cr_assert_eq(strlen(s), n + 4);
+	cr_assert_eq(s[0], '[');
+	cr_assert_eq(s[n + 2], '\'');
+	mp_free(s);
+	mp_obj_unref(l);
+}

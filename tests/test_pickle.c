@@ -1019,3 +1019,38 @@ Test(pickle, allocation_failures_are_clean)
 	mp_free(ref);
 	mp_obj_unref(v);
 }
+
+/*
+ * t = (t, t) nested 60 deep as a dict key: 126 bytes that hash 2^60 items
+ * unless a tuple's hash is kept (found by tests/fuzz/fuzz_pickle).
+ */
+Test(pickle, shared_nested_tuple_key_hashes_once)
+{
+	uint8_t p[3 + 1 + 2 * 60 + 4];
+	size_t n = 0;
+	p[n++] = 0x80;
+	p[n++] = 4;
+	p[n++] = '}';   /* EMPTY_DICT */
+	p[n++] = ')';   /* EMPTY_TUPLE */
+	for (int i = 0; i < 60; i++) {
+		p[n++] = '2';   /* DUP */
+		p[n++] = 0x86;  /* TUPLE2 */
+	}
+	p[n++] = 'K';   /* BININT1 1 */
+	p[n++] = 1;
+	p[n++] = 's';   /* SETITEM */
+	p[n++] = '.';
+	mp_obj_t *d = NULL;
+	cr_assert_eq(mp_pickle_loads(p, n, NULL, &d), 0);
+	cr_assert_eq(mp_obj_len(d), 1);
+	size_t pos = 0;
+	mp_obj_t *k = NULL, *v = NULL;
+	cr_assert(mp_dict_next(d, &pos, &k, &v));
+	cr_assert_eq(mp_obj_len(k), 2);
+	cr_assert_eq(mp_tuple_get(k, 0), mp_tuple_get(k, 1));
+	uint64_t h1, h2;
+	cr_assert_eq(mp_obj_hash(k, &h1), 0);
+	cr_assert_eq(mp_obj_hash(k, &h2), 0);
+	cr_assert_eq(h1, h2);
+	mp_obj_unref(d);
+}

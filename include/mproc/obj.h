@@ -221,7 +221,8 @@ MP_API int mp_obj_hash(const mp_obj_t *o, uint64_t *out);
  * str, the message for an exception of module builtins, as
  * BaseException.__str__ builds it, repr otherwise), which is what print()
  * shows. The NUL-terminated string is released with mp_free. Return 0 or
- * -ENOMEM.
+ * -ENOMEM (also when the text would pass 16 MiB, as a value that holds one
+ * container many times over, nested, would print: 2^depth copies).
  */
 MP_API int mp_obj_repr(const mp_obj_t *o, char **out);
 MP_API int mp_obj_str(const mp_obj_t *o, char **out);

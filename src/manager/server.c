@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 128
+/* The first object id: looks like CPython's id(). */
+#define FIRST_ID 0x7f0000001000ull
 
 /* Distinct addresses tag the listener and the wake fd in epoll. */
 char mp__mgr_tag_listener;
@@ -139,7 +141,7 @@ mp_manager_server_open(const char *address, const void *authkey,
 		return -ENOMEM;
 	}
 	s->epfd = s->wakefd = -1;
-	s->next_id = 0x7f0000001000ull; /* looks like CPython's id() */
+	s->next_id = FIRST_ID;
 	if (opts != NULL) {
 		s->opts = *opts;
 	}
@@ -268,15 +270,8 @@ close_inherited(struct mp_manager_server *s)
 }
 
 void
-mp_manager_server_close(mp_manager_server_t *s)
+mp__mgr_server_reset(struct mp_manager_server *s)
 {
-	if (s == NULL) {
-		return;
-	}
-	if (s->owner != getpid()) {
-		close_inherited(s);
-		goto out_fds;
-	}
 	while (s->conns != NULL) {
 		mp__mgr_conn_close(s, s->conns, NULL);
 	}
@@ -302,8 +297,25 @@ mp_manager_server_close(mp_manager_server_t *s)
 		mp__free(o);
 	}
 	mp__u64map_fini(&s->objs);
-	mp__mgr_reg_fini(s);
 	mp__mgr_clients_fini(s);
+	s->nlive = 0;
+	s->next_id = FIRST_ID;
+	s->next_conn = 0;
+	s->stopping = false;
+}
+
+void
+mp_manager_server_close(mp_manager_server_t *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->owner != getpid()) {
+		close_inherited(s);
+		goto out_fds;
+	}
+	mp__mgr_server_reset(s);
+	mp__mgr_reg_fini(s);
 out_fds:
 	mp__free(s->heap);
 	close(s->epfd);

@@ -316,6 +316,23 @@ conn_new(struct mp_manager_server *s, int fd)
 	return update_events(s, c);
 }
 
+int
+mp__mgr_conn_adopt(struct mp_manager_server *s, int fd, bool authenticated,
+    struct mp__mgr_conn **out)
+{
+	int rv = conn_new(s, fd);
+	if (rv != 0) {
+		return rv;
+	}
+	struct mp__mgr_conn *c = s->conns; /* conn_new puts it first */
+	if (authenticated) {
+		hs_unlink(s, c);
+		c->state = MP__ST_ONESHOT;
+	}
+	*out = c;
+	return 0;
+}
+
 static void
 listener_watch(struct mp_manager_server *s, bool on)
 {

@@ -288,6 +288,15 @@ void mp__mgr_accept_all(struct mp_manager_server *s);
 /* Handle epoll events ev of c. May close c. */
 void mp__mgr_conn_event(struct mp_manager_server *s, struct mp__mgr_conn *c,
     uint32_t ev);
+/*
+ * Serve fd (a connected, non-blocking stream socket) as if the listener
+ * had accepted it: its challenge is queued (and sent when the socket has
+ * room) and it starts in the handshake or, with authenticated, as a
+ * one-shot connection past it. For tests/fuzz, which feed a server its
+ * connections' bytes in-process, driving mp__mgr_conn_event by hand.
+ */
+int mp__mgr_conn_adopt(struct mp_manager_server *s, int fd, bool authenticated,
+    struct mp__mgr_conn **out);
 /* Close c (why: a logged reason, or NULL for an orderly close); its
  * memory waits for mp__mgr_reap, after the epoll batch. */
 void mp__mgr_conn_close(struct mp_manager_server *s, struct mp__mgr_conn *c,
@@ -309,6 +318,13 @@ void mp__mgr_conn_resume(struct mp_manager_server *s, struct mp__mgr_conn *c);
 void mp__mgr_resume_all(struct mp_manager_server *s);
 /* Make serve return after this batch ("shutdown"). */
 void mp__mgr_server_stop(struct mp_manager_server *s);
+/*
+ * Close every connection and destroy every object (shared registrations'
+ * ones too: their names then create anew), so the server is as it was
+ * opened; mp_manager_server_close starts with this. tests/fuzz resets one
+ * server between inputs instead of opening one per input.
+ */
+void mp__mgr_server_reset(struct mp_manager_server *s);
 /* Register SyncManager's typeids (types_*.c, in server_dispatch.c). */
 int mp__mgr_register_builtins(struct mp_manager_server *s);
 /* Record that conn holds obj (an RLock it owns), for conn_gone. */

@@ -148,6 +148,12 @@ tuple_hash(const mp_obj_t *o, uint64_t *out)
 	const uint64_t p1 = 11400714785074694791ULL;
 	const uint64_t p2 = 14029467366897019727ULL;
 	const uint64_t p5 = 2870177450012600261ULL;
+	uint64_t known = atomic_load_explicit(&o->u.seq.hash,
+	    memory_order_relaxed);
+	if (known != 0) {
+		*out = known;
+		return 0;
+	}
 	uint64_t acc = p5;
 	for (size_t i = 0; i < o->u.seq.len; i++) {
 		uint64_t lane;
@@ -161,6 +167,10 @@ tuple_hash(const mp_obj_t *o, uint64_t *out)
 	}
 	acc += o->u.seq.len ^ (p5 ^ 3527539UL);
 	*out = acc == UINT64_MAX ? 1546275796 : acc;
+	/* Items of a tuple never change, nor do hashable items' hashes: the
+	 * cache is not part of the value, so a const tuple may keep it. */
+	atomic_store_explicit(&((mp_obj_t *)o)->u.seq.hash, *out,
+	    memory_order_relaxed);
 	return 0;
 }
 

@@ -62,6 +62,14 @@ struct mp_obj {
 			mp_obj_t **items;
 			size_t len;
 			size_t cap; /* lists only; tuples store items inline */
+			/*
+			 * Tuples: the hash once computed, 0 before (a hash
+			 * of 0 is not kept). Items shared many times over
+			 * (t = (t, t) nested 60 deep is a 130-byte pickle)
+			 * would otherwise be hashed 2^60 times. Atomic: a
+			 * tuple is read by many threads at once.
+			 */
+			atomic_uint_least64_t hash;
 		} seq;
 		struct mp__table t;
 		struct {

@@ -339,9 +339,20 @@ instance_repr(const mp_obj_t *o, struct mp__buf *b)
 	return rv != 0 ? rv : put_str(b, ")");
 }
 
+/*
+ * Text past this is refused (-ENOMEM): a container shared many times over
+ * prints once per reference, so t = (t, t) nested 60 deep, a 130-byte
+ * pickle, would print 2^60 copies. Checked before each value, so the work
+ * stays bounded by the cap plus the largest single str or bytes.
+ */
+#define REPR_MAX ((size_t)16 << 20)
+
 static int
 repr_into(const mp_obj_t *o, struct mp__buf *b)
 {
+	if (b->len > REPR_MAX) {
+		return -ENOMEM;
+	}
 	switch (o->type) {
 	case MP_TYPE_NONE:
 		return put_str(b, "None");
