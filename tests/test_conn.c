@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -195,7 +196,8 @@ Test(conn, large_messages_both_receive_forms)
 {
 	mp_conn_t *a, *b;
 	expect_ok(mp_pipe(&a, &b, true));
-	size_t n = 3 << 20;
+	/* Past MP__CONN_ALLOC_AHEAD: the buffer grows as bytes arrive. */
+	size_t n = 9 << 20;
 	uint8_t *m = malloc(n);
 	for (size_t i = 0; i < n; i++) {
 		m[i] = (uint8_t)(i * 7);
@@ -229,6 +231,52 @@ Test(conn, large_messages_both_receive_forms)
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	mp_conn_close(b);
 	free(m);
+}
+
+/* The largest block asked of the allocator while it is tracked. */
+static atomic_size_t biggest;
+
+static void *
+track_malloc(size_t n)
+{
+	size_t b = atomic_load(&biggest);
+	while (n > b && !atomic_compare_exchange_weak(&biggest, &b, n)) {
+	}
+	return malloc(n);
+}
+
+static void *
+track_realloc(void *p, size_t n)
+{
+	size_t b = atomic_load(&biggest);
+	while (n > b && !atomic_compare_exchange_weak(&biggest, &b, n)) {
+	}
+	return realloc(p, n);
+}
+
+/*
+ * A peer's header announcing 200 MiB, then 5 bytes and the end: the
+ * receiver must not allocate what was announced (found by
+ * tests/fuzz/fuzz_frame), and reports the truncation.
+ */
+Test(conn, a_header_alone_allocates_little)
+{
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	uint8_t frame[16];
+	size_t n = unhex("0c800000 68656c6c6f", frame);
+	raw_write(a, frame, n);
+	mp_conn_close(a);
+	atomic_store(&biggest, 0);
+	mp_set_allocator(track_malloc, track_realloc, free);
+	void *buf;
+	size_t len;
+	int rv = mp_conn_recv_bytes(b, MP_CONN_MAX_MESSAGE_DEFAULT,
+	    MP_FOREVER, &buf, &len);
+	mp_set_allocator(NULL, NULL, NULL);
+	expect_err(rv, MP_ETRUNCATED);
+	cr_assert_leq(atomic_load(&biggest), MP__CONN_ALLOC_AHEAD);
+	mp_conn_close(b);
 }
 
 /* ---- end of stream ----------------------------------------------------- */

@@ -388,17 +388,30 @@ mp__conn_frame_buffered(const mp_conn_t *c)
 }
 
 /*
- * Finish a large message whose header is consumed: bytes land in dst
- * until *got reaches n. On a timeout *got tells how far it came.
+ * Finish a large message whose header is consumed: bytes land in *dst
+ * until *got reaches n. With cap non-NULL *dst holds *cap bytes and grows
+ * (doubling, up to n) as bytes arrive, so that a header alone cannot make
+ * us allocate all it announces; with cap NULL it holds n. On a timeout
+ * *got tells how far it came.
  */
 static int
-recv_large(mp_conn_t *c, uint8_t *dst, size_t n, size_t *got,
+recv_large(mp_conn_t *c, uint8_t **dst, size_t *cap, size_t n, size_t *got,
     int64_t deadline, bool nowait)
 {
 	while (*got < n) {
+		size_t room = cap != NULL ? *cap : n;
+		if (*got == room) {
+			size_t more = room > n - room ? n : room * 2;
+			uint8_t *p = mp__realloc(*dst, more);
+			if (p == NULL) {
+				return -ENOMEM;
+			}
+			*dst = p;
+			*cap = room = more;
+		}
 		ssize_t r = 0;
 		if (!c->eof) {
-			r = read_some(c, dst + *got, n - *got, deadline,
+			r = read_some(c, *dst + *got, room - *got, deadline,
 			    nowait);
 		}
 		if (r == 0) {
@@ -419,17 +432,20 @@ recv_large(mp_conn_t *c, uint8_t *dst, size_t n, size_t *got,
  * buffer cannot be kept, so its part is copied.
  */
 static int
-park(mp_conn_t *c, const struct dest *d, uint8_t *dst, size_t n, size_t got)
+park(mp_conn_t *c, const struct dest *d, uint8_t *dst, size_t cap, size_t n,
+    size_t got)
 {
 	if (d->kind == DEST_INTO) {
-		uint8_t *p = mp__malloc(n);
+		uint8_t *p = mp__malloc(got > 0 ? got : 1);
 		if (p == NULL) {
 			return -ENOMEM;
 		}
 		memcpy(p, dst, got);
 		dst = p;
+		cap = got > 0 ? got : 1;
 	}
 	c->pend = dst;
+	c->pend_cap = cap;
 	c->pend_len = n;
 	c->pend_got = got;
 	return 0;
@@ -442,8 +458,8 @@ recv_pending(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	if (c->pend_len > d->max) {
 		return -EMSGSIZE;
 	}
-	int rv = recv_large(c, c->pend, c->pend_len, &c->pend_got, deadline,
-	    nowait);
+	int rv = recv_large(c, &c->pend, &c->pend_cap, c->pend_len,
+	    &c->pend_got, deadline, nowait);
 	if (rv != 0) {
 		return rv;
 	}
@@ -527,8 +543,11 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	}
 	/* Large: straight into its destination, bypassing rbuf. */
 	uint8_t *dst = d->buf;
+	size_t cap = (size_t)n;
 	if (d->kind != DEST_INTO) {
-		dst = mp__malloc(n);
+		cap = n < MP__CONN_ALLOC_AHEAD ? (size_t)n :
+		    MP__CONN_ALLOC_AHEAD;
+		dst = mp__malloc(cap);
 		if (dst == NULL) {
 			return -ENOMEM;
 		}
@@ -536,9 +555,10 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	size_t got = c->rend - c->rpos - hdr; /* < n, see the test above */
 	memcpy(dst, c->rbuf + c->rpos + hdr, got);
 	c->rpos = c->rend = 0;
-	int rv = recv_large(c, dst, n, &got, deadline, nowait);
+	int rv = recv_large(c, &dst, d->kind != DEST_INTO ? &cap : NULL,
+	    (size_t)n, &got, deadline, nowait);
 	if (rv == -ETIMEDOUT || rv == -EAGAIN) {
-		int prv = park(c, d, dst, n, got);
+		int prv = park(c, d, dst, cap, n, got);
 		if (prv != 0 && d->kind != DEST_INTO) {
 			mp__free(dst);
 		}

@@ -15,6 +15,14 @@
  */
 #define MP__CONN_RBUF_SIZE ((size_t)64 << 10)
 
+/*
+ * A large message's buffer is allocated whole up to this size; beyond it,
+ * it grows as the bytes arrive, so that a peer's 12-byte header cannot
+ * make us allocate up to the message limit (256 MiB by default) for
+ * nothing (found by tests/fuzz/fuzz_frame).
+ */
+#define MP__CONN_ALLOC_AHEAD ((size_t)4 << 20)
+
 /* Messages up to this size are copied behind the header in sbuf. */
 #define MP__CONN_COPY_MAX ((size_t)64 << 10)
 
@@ -37,9 +45,11 @@ struct mp_conn {
 
 	/*
 	 * A large message interrupted by a timeout: pend[0..pend_got) of
-	 * pend_len bytes has arrived, its header is already consumed.
+	 * pend_len bytes has arrived (pend holds pend_cap), its header is
+	 * already consumed.
 	 */
 	uint8_t *pend;
+	size_t pend_cap;
 	size_t pend_len;
 	size_t pend_got;
 
