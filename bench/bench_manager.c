@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,10 @@
  *   manager_list_append_1c    Manager().list().append from one client
  *   manager_queue_putget_1c   BaseManager queue over TCP, put+get pairs
  *   manager_queue_putget_50c  the same from 50 client processes at once
+ *   manager_queue_putget_50conn  the same from 50 connections driven by one
+ *                             process with epoll, the shape of
+ *                             redis-benchmark -c 50 (no CPython twin:
+ *                             its client is one thread per connection)
  *   manager_connect           one connection opened (connect, handshake,
  *                             one call), milliseconds
  *   manager_putget_17000      put+get of a 17,000-byte bytes (CPython's
@@ -300,6 +305,111 @@ bench_putget_50c(const struct srv *s)
 	close(done[1]);
 }
 
+/* A request tuple (ident, method, args, {}) pickled once. */
+static void
+request_bytes(const char *ident, const char *method, mp_obj_t *args,
+    void **out, size_t *len)
+{
+	mp_obj_t *req = mp_tuple_of(4, mp_str(ident), mp_str(method), args,
+	    mp_dict_new());
+	check(req != NULL ? mp_pickle_dumps(req, out, len) : -ENOMEM,
+	    "request");
+	mp_obj_unref(req);
+}
+
+/* A reply must be ('#RETURN', want): anything else stops the bench. */
+static void
+expect_return(mp_conn_t *c, const mp_obj_t *want)
+{
+	mp_obj_t *reply = NULL;
+	check(mp_conn_recv(c, 10000, &reply), "reply");
+	mp_obj_t *kind = mp_tuple_get(reply, 0);
+	bool ok = mp_obj_len(reply) == 2 && kind != NULL &&
+	    mp_obj_type(kind) == MP_TYPE_STR &&
+	    strcmp(mp_str_data(kind, NULL), "#RETURN") == 0 &&
+	    mp_obj_equal(mp_tuple_get(reply, 1), want);
+	mp_obj_unref(reply);
+	check(ok ? 0 : -EPROTO, "reply value");
+}
+
+/*
+ * 50 method channels to one queue, each with one request in flight, all
+ * driven by this process: put, get, put, get... The server sees what
+ * redis-benchmark -c 50 gives Redis.
+ */
+static void
+bench_putget_50conn(const struct srv *s)
+{
+	mp_manager_t *m = NULL;
+	check(mp_manager_connect(s->address, KEY, strlen(KEY), 10000, &m),
+	    "connect");
+	mp_proxy_t *q = NULL;
+	check(mp_manager_create(m, "get_queue", NULL, NULL, &q), "get_queue");
+	void *put, *get, *hello;
+	size_t put_len, get_len, hello_len;
+	request_bytes(mp_proxy_id(q), "put", mp_tuple_of(1, mp_int(1)), &put,
+	    &put_len);
+	request_bytes(mp_proxy_id(q), "get", mp_tuple_of(0), &get, &get_len);
+	mp_obj_t *accept = mp_tuple_of(4, mp_none(),
+	    mp_str("accept_connection"), mp_tuple_of(1, mp_str("bench")),
+	    mp_dict_new());
+	check(accept != NULL ? mp_pickle_dumps(accept, &hello, &hello_len) :
+	    -ENOMEM, "accept_connection");
+	mp_obj_unref(accept);
+	mp_obj_t *none = mp_none(), *one = mp_int(1);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	check(ep >= 0 ? 0 : -errno, "epoll");
+	mp_conn_t *cs[CLIENTS];
+	int done[CLIENTS] = { 0 }; /* requests answered per connection */
+	for (int i = 0; i < CLIENTS; i++) {
+		check(mp_client_connect(s->address, KEY, strlen(KEY), 10000,
+		    &cs[i]), "method channel");
+		check(mp_conn_send_bytes(cs[i], hello, hello_len), "hello");
+		expect_return(cs[i], none);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 =
+			(uint32_t)i };
+		check(epoll_ctl(ep, EPOLL_CTL_ADD, mp_conn_fileno(cs[i]), &ev) ==
+		    0 ? 0 : -errno, "epoll_ctl");
+	}
+	const int per_conn = 2 * PAIRS_PER_CLIENT;
+	int left = CLIENTS;
+	double t0 = now_ms();
+	for (int i = 0; i < CLIENTS; i++) {
+		check(mp_conn_send_bytes(cs[i], put, put_len), "put");
+	}
+	while (left > 0) {
+		struct epoll_event evs[CLIENTS];
+		int n = epoll_wait(ep, evs, CLIENTS, 10000);
+		check(n > 0 ? 0 : -ETIMEDOUT, "epoll_wait");
+		for (int k = 0; k < n; k++) {
+			int i = (int)evs[k].data.u32;
+			/* Even requests are puts (reply None), odd gets (1). */
+			expect_return(cs[i], done[i] % 2 == 0 ? none : one);
+			if (++done[i] == per_conn) {
+				left--;
+				continue;
+			}
+			check(done[i] % 2 == 0 ?
+			    mp_conn_send_bytes(cs[i], put, put_len) :
+			    mp_conn_send_bytes(cs[i], get, get_len), "request");
+		}
+	}
+	double ms = now_ms() - t0;
+	printf("RESULT manager_queue_putget_50conn pairs/s %.0f\n",
+	    CLIENTS * PAIRS_PER_CLIENT / ms * 1e3);
+	for (int i = 0; i < CLIENTS; i++) {
+		mp_conn_close(cs[i]);
+	}
+	close(ep);
+	mp_obj_unref(none);
+	mp_obj_unref(one);
+	mp_free(put);
+	mp_free(get);
+	mp_free(hello);
+	mp_proxy_free(q);
+	mp_manager_free(m);
+}
+
 /* Open n method channels (handshake + accept_connection), measure, close. */
 static void
 bench_rss(const struct srv *s, int n)
@@ -358,6 +468,7 @@ main(void)
 	bench_putget_1c(&s);
 	bench_connect(&s);
 	bench_putget_50c(&s);
+	bench_putget_50conn(&s);
 	bench_rss(&s, 1000);
 	bench_rss(&s, 10000);
 	server_stop(&s);

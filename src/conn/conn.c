@@ -263,18 +263,70 @@ mp__conn_send_sbuf(mp_conn_t *c)
 /* ---- Receiving ---------------------------------------------------------- */
 
 /*
+ * Before a receiver on a socket sleeps, it polls with non-blocking recvs
+ * for up to RECV_SPIN_NS. A sender whose peer sleeps pays the wake-up in
+ * its send (~1 us here, more than the send itself), and the sleeper pays
+ * ~20 us to get back on a CPU; a stream of small messages from a process
+ * on another CPU arrives well within the spin, so neither is paid
+ * (docs/internals/conn.md, "Spinning receivers"). Adaptive, as glibc's
+ * adaptive mutex: after RECV_SPIN_MISSES spins in a row that found
+ * nothing, a connection spins only once in RECV_SPIN_RETRY waits, so an
+ * idle peer costs almost nothing. Returns true with *r set when the spin
+ * got data, end of file or an error other than EAGAIN.
+ */
+#define RECV_SPIN_NS      20000
+#define RECV_SPIN_MISSES  4
+#define RECV_SPIN_RETRY   64
+
+static bool
+recv_spin(mp_conn_t *c, void *p, size_t n, int64_t deadline, ssize_t *r)
+{
+	if (!c->spin) {
+		return false;
+	}
+	if (c->spin_misses >= RECV_SPIN_MISSES &&
+	    ++c->spin_skipped % RECV_SPIN_RETRY != 0) {
+		return false;
+	}
+	int64_t end = mp__now_ns() + RECV_SPIN_NS;
+	if (deadline >= 0 && deadline < end) {
+		end = deadline;
+	}
+	do {
+		for (int i = 0; i < 8; i++) {
+			*r = recv(c->fd, p, n, MSG_DONTWAIT);
+			if (*r >= 0 || (errno != EAGAIN && errno != EINTR)) {
+				c->spin_misses = 0;
+				return true;
+			}
+		}
+	} while (mp__now_ns() < end);
+	if (c->spin_misses < RECV_SPIN_MISSES) {
+		c->spin_misses++;
+	}
+	return false;
+}
+
+/*
  * Read at most n bytes into p. With no deadline (forever) the read blocks
- * in the kernel with no poll first: that is the fast path. With a deadline,
- * sockets try a non-blocking recv before polling; pipes have no per-call
- * non-blocking flag, so they poll first. Returns the byte count, 0 at end
- * of file, -EAGAIN (nowait) or -ETIMEDOUT.
+ * in the kernel with no poll first, after a spin when nothing has arrived.
+ * With a deadline, sockets try a non-blocking recv (and the spin) before
+ * polling; pipes have no per-call non-blocking flag, so they poll first.
+ * Returns the byte count, 0 at end of file, -EAGAIN (nowait) or
+ * -ETIMEDOUT.
  */
 static ssize_t
 read_some(mp_conn_t *c, void *p, size_t n, int64_t deadline, bool nowait)
 {
 	for (;;) {
 		ssize_t r;
-		if (deadline < 0 && !nowait) {
+		if (c->spin && !nowait) {
+			r = recv(c->fd, p, n, MSG_DONTWAIT);
+			if (r < 0 && errno == EAGAIN &&
+			    !recv_spin(c, p, n, deadline, &r) && deadline < 0) {
+				r = read(c->fd, p, n);
+			}
+		} else if (deadline < 0 && !nowait) {
 			r = read(c->fd, p, n);
 		} else if (c->is_sock) {
 			r = recv(c->fd, p, n, MSG_DONTWAIT);

@@ -36,6 +36,15 @@ struct mp_conn {
 	size_t max_message;
 
 	/*
+	 * Receive spinning (conn.c, recv_spin): whether this connection
+	 * spins (the ends of a duplex mp_pipe), how many spins in a row
+	 * ended without data, and a counter of the waits that skipped one.
+	 */
+	bool spin;
+	uint8_t spin_misses;
+	uint8_t spin_skipped;
+
+	/*
 	 * Receive side: rbuf[rpos..rend) is read and not yet consumed. rbuf
 	 * is NULL until the first receive.
 	 */

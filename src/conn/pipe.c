@@ -51,6 +51,14 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 	if (rv != 0) {
 		goto out_free_a;
 	}
+	/*
+	 * Both ends of a pipe belong to one process family, usually on
+	 * separate CPUs: their receivers spin before sleeping (conn.c,
+	 * recv_spin). Connections to a Listener do not: a server's many
+	 * clients would spin against each other and against the server.
+	 */
+	ca->spin = duplex;
+	cb->spin = duplex;
 	*a = ca;
 	*b = cb;
 	return 0;

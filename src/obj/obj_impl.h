@@ -84,6 +84,8 @@ struct mp_obj {
 
 /* obj.c */
 mp_obj_t *mp__obj_alloc(enum mp_type type, size_t extra);
+/* Room for extra more items in list l: 0 or -ENOMEM (l unchanged). */
+int mp__list_reserve(mp_obj_t *l, size_t extra);
 
 /* int.c */
 /* Decimal text of an int into b. */

@@ -297,20 +297,10 @@ list_extend(struct mp__pdec *d, mp_obj_t *l, size_t from)
 	size_t n = d->sp - from;
 	size_t len = l->u.seq.len;
 	if (n == 0) {
-		return 0; /* an empty MARK APPENDS; items may still be NULL */
+		return 0; /* an empty MARK APPENDS */
 	}
-	if (len + n > l->u.seq.cap) {
-		size_t cap = l->u.seq.cap + l->u.seq.cap / 2 + 4;
-		if (cap < len + n) {
-			cap = len + n;
-		}
-		mp_obj_t **items = mp__realloc(l->u.seq.items,
-		    cap * sizeof(*items));
-		if (items == NULL) {
-			return mp__pdec_fail(d, -ENOMEM, "out of memory");
-		}
-		l->u.seq.items = items;
-		l->u.seq.cap = cap;
+	if (mp__list_reserve(l, n) != 0) {
+		return mp__pdec_fail(d, -ENOMEM, "out of memory");
 	}
 	memcpy(l->u.seq.items + len, d->stk + from, n * sizeof(mp_obj_t *));
 	l->u.seq.len = len + n;
@@ -616,7 +606,7 @@ dec_fini(struct mp__pdec *d)
 {
 	drop(d, 0);
 	for (size_t i = 0; i < d->nmemo; i++) {
-		mp_obj_unref(d->memo[i].o);
+		mp__pdec_memo_drop(d, &d->memo[i]);
 	}
 	if (d->stk != d->stk0) {
 		mp__free(d->stk);
@@ -648,8 +638,22 @@ mp_pickle_loads(const void *data, size_t len,
 	if (data == NULL) {
 		data = empty; /* no arithmetic on a null pointer */
 	}
+	/*
+	 * Field by field, not a memset of the header: for a small message
+	 * the memset's "rep stos" alone cost ~7% of a decode.
+	 */
 	struct mp__pdec d;
-	memset(&d, 0, offsetof(struct mp__pdec, stk0));
+	d.op_off = 0;
+	d.op = 0;
+	d.reported = false;
+	d.hook_ran = false;
+	d.sp = 0;
+	d.nmarks = 0;
+	d.nmemo = 0;
+	d.exp = NULL;
+	d.expcap = 0;
+	d.explen = 0;
+	d.items = 0;
 	d.stk = d.stk0;
 	d.inf = d.inf0;
 	d.cap = MP__PDEC_INLINE;

@@ -21,12 +21,21 @@ struct mp__pdec_slot {
 	uint32_t glob;  /* index into opts->globals when the object is NULL */
 };
 
+/*
+ * A memo entry holds a reference to o. private: the entry's reference was
+ * added with a plain increment, because o's count was 1 (ours alone)
+ * then; it may be dropped the same way if no hook ran meanwhile, since
+ * only hooks can hand a decoded object to another thread before loads
+ * returns (pickle_dec_ref.c, mp__pdec_memo_drop).
+ */
 struct mp__pdec_memo {
 	mp_obj_t *o;    /* NULL: a global */
 	uint32_t depth;
 	uint32_t glob;
+	bool private_ref;
 };
 
+/* mp_pickle_loads sets every field up to stk0 by name: add new ones there. */
 struct mp__pdec {
 	const uint8_t *start;
 	const uint8_t *p;
@@ -34,6 +43,7 @@ struct mp__pdec {
 	size_t op_off;
 	uint8_t op;
 	bool reported;
+	bool hook_ran;      /* a reduce hook saw decoded objects */
 	mp_obj_t **stk;
 	struct mp__pdec_slot *inf;
 	size_t sp;
@@ -95,6 +105,8 @@ int mp__pdec_need(struct mp__pdec *d, size_t n);
 /* pickle_dec_ref.c: memo, shared references, globals and instances. */
 int mp__pdec_grow_target(struct mp__pdec *d, size_t t, uint32_t item_depth);
 int mp__pdec_op_put(struct mp__pdec *d, int width);
+/* Drop a memo entry's reference. */
+void mp__pdec_memo_drop(struct mp__pdec *d, struct mp__pdec_memo *m);
 int mp__pdec_op_get(struct mp__pdec *d, int width);
 int mp__pdec_op_dup(struct mp__pdec *d);
 int mp__pdec_op_stack_global(struct mp__pdec *d);

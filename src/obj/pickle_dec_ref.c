@@ -152,11 +152,39 @@ mp__pdec_op_put(struct mp__pdec *d, int width)
 		}
 		d->nmemo++;
 	} else {
-		mp_obj_unref(d->memo[idx].o);
+		mp__pdec_memo_drop(d, &d->memo[idx]);
 	}
-	d->memo[idx] = (struct mp__pdec_memo){ mp_obj_ref(o), d->inf[t].depth,
-		d->inf[t].glob };
+	/*
+	 * Memoizing is on the path of every container and string of a
+	 * protocol 4 pickle: a count of 1 is ours alone, and a plain
+	 * increment spares the locked instruction.
+	 */
+	bool private_ref = o != NULL && !o->immortal &&
+	    atomic_load_explicit(&o->refs, memory_order_relaxed) == 1;
+	if (private_ref) {
+		atomic_store_explicit(&o->refs, 2, memory_order_relaxed);
+	} else {
+		mp_obj_ref(o);
+	}
+	d->memo[idx] = (struct mp__pdec_memo){ o, d->inf[t].depth,
+		d->inf[t].glob, private_ref };
 	return 0;
+}
+
+void
+mp__pdec_memo_drop(struct mp__pdec *d, struct mp__pdec_memo *m)
+{
+	mp_obj_t *o = m->o;
+	if (o == NULL) {
+		return;
+	}
+	size_t refs = atomic_load_explicit(&o->refs, memory_order_relaxed);
+	if (m->private_ref && !d->hook_ran && refs > 1) {
+		/* Only this thread ever saw o: see struct mp__pdec_memo. */
+		atomic_store_explicit(&o->refs, refs - 1, memory_order_relaxed);
+		return;
+	}
+	mp_obj_unref(o);
 }
 
 int
@@ -314,6 +342,7 @@ mp__pdec_op_reduce(struct mp__pdec *d)
 	mp_obj_t *o = NULL;
 	d->sp = base;
 	if (g->reduce != NULL) {
+		d->hook_ran = true;
 		rv = g->reduce(args, &o, g->user);
 		mp_obj_unref(args);
 		/*

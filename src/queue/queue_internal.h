@@ -42,7 +42,7 @@ struct mp__queue_shared {
 	uint32_t count_seen;    /* and its message count */
 	uint32_t streaming;     /* a fragmented message is under way */
 	uint32_t stream_seq;    /* its sequence number */
-	uint8_t pad1[MP__QUEUE_LINE - 32];
+	uint8_t pad1[MP__QUEUE_LINE - sizeof(struct mp_lock) - 16];
 
 	/* Written by producers, read by consumers. */
 	_Atomic uint64_t pub;
@@ -52,7 +52,7 @@ struct mp__queue_shared {
 	/* Consumers: written under get_lock only. */
 	struct mp_lock get_lock;
 	uint32_t head_seen;     /* a recent head position (a cache of pub) */
-	uint8_t pad3[MP__QUEUE_LINE - 20];
+	uint8_t pad3[MP__QUEUE_LINE - sizeof(struct mp_lock) - 4];
 
 	/* Written by consumers, read by producers. */
 	_Atomic uint64_t con;

@@ -56,7 +56,7 @@ struct mp__num {
 	uint8_t pad[3];
 };
 
-_Static_assert(sizeof(struct mp__num) == 40, "shared layout is pinned");
+_Static_assert(sizeof(struct mp__num) == 48, "shared layout is pinned");
 _Static_assert(sizeof(struct mp__num) % 8 == 0, "numbers are 8-byte aligned");
 
 #define MP__VALUE_MAGIC 0x65756c76u  /* "vlue" */

@@ -53,7 +53,7 @@ struct mp_cond {
 #define COND_KIND  "cond"
 
 _Static_assert(sizeof(struct cond_slot) == 16, "shared layout is pinned");
-_Static_assert(offsetof(struct mp_cond, slots) == 40,
+_Static_assert(offsetof(struct mp_cond, slots) == 48,
     "shared layout is pinned");
 
 static inline struct mp_lock *

@@ -3,6 +3,7 @@
 #include "sync/futex.h"
 
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -59,6 +60,8 @@ static void
 tid_atfork_child(void)
 {
 	mp__tid_cache = 0;
+	/* The child is a new process: unregistered until it registers. */
+	__atomic_store_n(&mp__fence_light_registered, false, __ATOMIC_RELAXED);
 }
 
 static void
@@ -67,10 +70,40 @@ tid_register(void)
 	pthread_atfork(NULL, NULL, tid_atfork_child);
 }
 
+bool mp__fence_light_registered;
+bool mp__fence_light_allowed = true;
+
+/*
+ * Registration is per process and idempotent; the slow path of
+ * mp__self_tid runs once per thread, so a process registers a few times
+ * at most. The flag is set only after the kernel said yes.
+ */
+static void
+fence_register(void)
+{
+	if (mp__fence_light_ok() || !mp__fence_light_allowed) {
+		return;
+	}
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+	    0) == 0) {
+		__atomic_store_n(&mp__fence_light_registered, true,
+		    __ATOMIC_RELEASE);
+	}
+}
+
+void
+mp__fence_heavy(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	/* ENOSYS or EPERM: nobody can have registered; the fence suffices. */
+	(void)syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+}
+
 pid_t
 mp__self_tid_slow(void)
 {
 	pthread_once(&tid_once, tid_register);
+	fence_register();
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	mp__tid_cache = tid;
 	return tid;

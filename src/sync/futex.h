@@ -72,6 +72,39 @@ mp__self_tid(void)
 }
 
 /*
+ * Asymmetric fences (docs/internals/sync.md, "The release"): a lock's
+ * release publishes the free word with a plain store and then reads the
+ * sleeper count, with no fence between, which is what makes it cheap. A
+ * thread about to sleep pays instead: after counting itself as a sleeper
+ * it calls mp__fence_heavy, which runs a full barrier on every CPU that
+ * runs a registered process (membarrier(2), MEMBARRIER_CMD_GLOBAL_EXPEDITED).
+ * Either the releaser's store is then visible to the sleeper's next load,
+ * or the releaser's load sees the sleeper counted.
+ *
+ * mp__fence_light_ok: whether this process is registered, so its releases
+ * may use the plain store. Registration happens in mp__self_tid's slow
+ * path, which every lock operation passes through once per thread, and is
+ * redone in a forked child (which starts unregistered). A process whose
+ * kernel refuses membarrier stays unregistered and releases with an
+ * exchange (a full barrier), as before.
+ * mp__fence_heavy: the sleeper's side. Cannot fail; without membarrier it
+ * is a plain full fence, enough against unregistered releasers.
+ * Threads: safe. Fork: see above.
+ */
+extern bool mp__fence_light_registered;
+/* Tests clear it (before the first lock operation) to act as a kernel
+ * without membarrier. */
+extern bool mp__fence_light_allowed;
+
+static inline bool
+mp__fence_light_ok(void)
+{
+	return __atomic_load_n(&mp__fence_light_registered, __ATOMIC_RELAXED);
+}
+
+void mp__fence_heavy(void);
+
+/*
  * mp__pid_alive: whether the process or thread pid (a thread id works too:
  * Linux thread ids and process ids share one namespace) still runs. A
  * zombie (ended, not yet reaped) counts as dead. A pid owned by another

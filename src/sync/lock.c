@@ -7,14 +7,16 @@
  * A sleeping waiter wakes at least this often to check that the owner
  * still lives: the detection delay for waiters already asleep when the
  * owner dies. Each check costs a few system calls, so 20 a second per
- * waiter is noise.
+ * waiter is noise. Tests raise it to prove that no sleeper depends on it.
  */
-#define OWNER_CHECK_SLICE_NS (50 * 1000000LL)
+int64_t mp__lock_check_slice_ns = 50 * 1000000LL;
 
 void
 mp__lock_init(struct mp_lock *l, bool recursive)
 {
 	atomic_store_explicit(&l->word, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->waiters, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->mode, recursive ? MP__LOCK_RECURSIVE : 0,
 	    memory_order_relaxed);
 	l->count = 0;
@@ -131,18 +133,35 @@ owned_by(uint32_t w, uint32_t tid)
 }
 
 /*
- * The owner is dead: take the lock over, keeping the waiters bit so that
- * whoever sleeps behind the dead owner is woken by our release. The CAS
- * from the exact word we judged means a word that changed meanwhile (the
- * lock passed to a live thread, or another waiter took over first) is left
- * alone.
+ * The owner is dead: take the lock over. The CAS from the exact word we
+ * judged means a word that changed meanwhile (the lock passed to a live
+ * thread, or another waiter took over first) is left alone.
  */
 static bool
 take_over(struct mp_lock *l, uint32_t w, uint32_t tid)
 {
-	uint32_t mine = tid | (w & MP__LOCK_WAITERS);
-	return atomic_compare_exchange_strong_explicit(&l->word, &w, mine,
+	return atomic_compare_exchange_strong_explicit(&l->word, &w, tid,
 	    memory_order_acquire, memory_order_relaxed);
+}
+
+/*
+ * Sleep while the lock stays taken, until wake_at. The release sequence is
+ * read first, then the waiters flag raised, then the heavy fence, then the
+ * word read again: a release that stored before the fence is seen here
+ * (the word or the sequence changed), one after it sees the flag and wakes
+ * us (docs/internals/sync.md, "The release"). Returns mp__futex_wait's
+ * result, or 0 when the lock was released meanwhile.
+ */
+static int
+lock_sleep(struct mp_lock *l, uint32_t w, int64_t wake_at)
+{
+	uint32_t seq = atomic_load_explicit(&l->seq, memory_order_relaxed);
+	atomic_store_explicit(&l->waiters, 1, memory_order_seq_cst);
+	mp__fence_heavy();
+	if (atomic_load_explicit(&l->word, memory_order_relaxed) != w) {
+		return 0;
+	}
+	return mp__futex_wait(&l->seq, seq, wake_at);
 }
 
 /*
@@ -177,24 +196,30 @@ lock_spin(struct mp_lock *l, uint32_t tid)
 }
 
 /*
- * The contended path. A thread that has slept takes the lock with the
- * waiters bit set, since it cannot know whether others still sleep: at
- * worst one needless wake-up on release, never a lost one (Drepper,
- * "Futexes Are Tricky", mutex take 2).
+ * The contended path. A thread that has slept raises the waiters flag
+ * again once it holds the lock: the release that woke it cleared the flag,
+ * and others may still sleep. At worst one needless wake-up at release,
+ * never a lost one (Drepper, "Futexes Are Tricky", mutex take 2, with the
+ * flag in a word of its own). Barging is allowed: whoever finds the word 0
+ * may take it, whether it slept or just arrived.
  */
 static int
 lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 {
 	bool check_owner = true;
 	bool woken = false;
+	bool slept = false;
 	int rv;
 	for (;;) {
 		uint32_t w = atomic_load_explicit(&l->word,
 		    memory_order_relaxed);
 		if (w == 0) {
 			if (atomic_compare_exchange_weak_explicit(&l->word, &w,
-			    tid | MP__LOCK_WAITERS, memory_order_acquire,
-			    memory_order_relaxed)) {
+			    tid, memory_order_acquire, memory_order_relaxed)) {
+				if (slept) {
+					atomic_store_explicit(&l->waiters, 1,
+					    memory_order_relaxed);
+				}
 				return lock_taken(l, 0);
 			}
 			continue;
@@ -219,19 +244,12 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 			rv = -ETIMEDOUT;
 			goto out_pass_wake;
 		}
-		if ((w & MP__LOCK_WAITERS) == 0) {
-			uint32_t want = w | MP__LOCK_WAITERS;
-			if (!atomic_compare_exchange_weak_explicit(&l->word, &w,
-			    want, memory_order_relaxed, memory_order_relaxed)) {
-				continue;
-			}
-			w = want;
-		}
-		int64_t wake_at = mp__now_ns() + OWNER_CHECK_SLICE_NS;
+		int64_t wake_at = mp__now_ns() + mp__lock_check_slice_ns;
 		if (deadline >= 0 && deadline < wake_at) {
 			wake_at = deadline;
 		}
-		if (mp__futex_wait(&l->word, w, wake_at) == -ETIMEDOUT) {
+		slept = true;
+		if (lock_sleep(l, w, wake_at) == -ETIMEDOUT) {
 			check_owner = true;
 		} else {
 			woken = true;
@@ -239,13 +257,12 @@ lock_wait(struct mp_lock *l, uint32_t tid, bool nowait, int64_t deadline)
 	}
 out_pass_wake:
 	/*
-	 * A release wakes one sleeper and clears the waiters bit, trusting
-	 * the woken one to set it again if it sleeps. One that gives up
-	 * instead may have taken the only wake-up, leaving others asleep
-	 * behind a lock that may soon be free: pass the wake-up on.
+	 * A release wakes one sleeper. One that gives up instead may have
+	 * taken the only wake-up, leaving others asleep behind a lock that
+	 * may be free: pass the wake-up on.
 	 */
 	if (woken) {
-		mp__futex_wake(&l->word, 1);
+		mp__futex_wake(&l->seq, 1);
 	}
 	return rv;
 }
@@ -307,6 +324,33 @@ mp__lock_acquire_until(struct mp_lock *l, int64_t deadline_ns)
 }
 
 /*
+ * Store the word and wake one sleeper if any. In a registered process the
+ * store is plain and only the compiler is fenced: the sleeper's heavy
+ * fence orders the pair (docs/internals/sync.md, "The release").
+ * Elsewhere an exchange is the full barrier between store and load.
+ */
+static inline void
+lock_put_word(struct mp_lock *l, uint32_t next)
+{
+	/* Only the owner writes seq, so a plain increment is enough. */
+	uint32_t seq = atomic_load_explicit(&l->seq, memory_order_relaxed) + 1;
+	if (__builtin_expect(mp__fence_light_ok(), 1)) {
+		atomic_store_explicit(&l->word, next, memory_order_release);
+		atomic_store_explicit(&l->seq, seq, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_store_explicit(&l->word, next, memory_order_release);
+		atomic_store_explicit(&l->seq, seq, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+	if (atomic_load_explicit(&l->waiters, memory_order_relaxed) != 0 &&
+	    atomic_exchange_explicit(&l->waiters, 0, memory_order_relaxed)) {
+		mp__futex_wake(&l->seq,
+		    next == MP__LOCK_NOTRECOVERABLE ? INT32_MAX : 1);
+	}
+}
+
+/*
  * Give the word up. A lock whose dead owner's state was not repaired
  * becomes not recoverable, and every sleeper is woken to learn it.
  */
@@ -321,13 +365,7 @@ lock_unlock_word(struct mp_lock *l)
 		    memory_order_relaxed);
 		next = MP__LOCK_NOTRECOVERABLE;
 	}
-	uint32_t old = atomic_exchange_explicit(&l->word, next,
-	    memory_order_release);
-	if (next == MP__LOCK_NOTRECOVERABLE) {
-		mp__futex_wake(&l->word, INT32_MAX);
-	} else if ((old & MP__LOCK_WAITERS) != 0) {
-		mp__futex_wake(&l->word, 1);
-	}
+	lock_put_word(l, next);
 }
 
 static int
@@ -350,16 +388,14 @@ mp_lock_release(mp_lock_t *l)
 {
 	uint32_t tid = (uint32_t)mp__self_tid();
 	/*
-	 * One CAS both checks that the caller owns the lock and frees it;
-	 * anything else (an RLock, waiters, a dead owner's state) goes the
-	 * slow way.
+	 * A plain Lock in a consistent state, held by the caller: no atomic
+	 * read-modify-write at all (lock_put_word). Anything else (an RLock,
+	 * a dead owner's state, a non-owner) goes the slow way.
 	 */
-	if (atomic_load_explicit(&l->mode, memory_order_relaxed) == 0) {
-		uint32_t expected = tid;
-		if (atomic_compare_exchange_strong_explicit(&l->word, &expected,
-		    0, memory_order_release, memory_order_relaxed)) {
-			return 0;
-		}
+	if (atomic_load_explicit(&l->mode, memory_order_relaxed) == 0 &&
+	    atomic_load_explicit(&l->word, memory_order_relaxed) == tid) {
+		lock_put_word(l, 0);
+		return 0;
 	}
 	return lock_release_slow(l, tid);
 }

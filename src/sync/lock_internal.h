@@ -12,12 +12,11 @@
 
 /*
  * The lock word (docs/internals/sync.md): 0 when free, else the owner's
- * thread id (< 2^30, since pid_max <= 2^22) with MP__LOCK_WAITERS set when
- * a thread may be asleep on it. MP__LOCK_NOTRECOVERABLE is a word no thread
- * id can equal: a lock whose dead owner's state nobody repaired.
+ * thread id (< 2^30, since pid_max <= 2^22). MP__LOCK_NOTRECOVERABLE is a
+ * word no thread id can equal: a lock whose dead owner's state nobody
+ * repaired.
  */
 #define MP__LOCK_TID_MASK       0x3fffffffu
-#define MP__LOCK_WAITERS        0x80000000u
 #define MP__LOCK_NOTRECOVERABLE 0x3fffffffu
 
 /* mode bits: RECURSIVE is fixed at init; INCONSISTENT is the owner's. */
@@ -27,10 +26,16 @@
 /*
  * The shared state of a Lock / RLock: no pointers, so it works at any
  * address in any process. Other objects may embed it (a Value's lock)
- * after mp__lock_init.
+ * after mp__lock_init. Sleepers wait on seq, which every release bumps, not
+ * on word: the word of a lock released and taken again by the same thread
+ * reads as before, and a sleeper about to wait for it to change would
+ * miss the release. waiters is 1 when a thread may sleep: a release that
+ * finds it set clears it and wakes one sleeper.
  */
 struct mp_lock {
 	_Atomic uint32_t word;
+	_Atomic uint32_t seq;       /* bumped by every release; written by the owner */
+	_Atomic uint32_t waiters;
 	_Atomic uint32_t mode;
 	uint32_t count;     /* RLock depth; the owner's only */
 	uint32_t magic;     /* MP__LOCK_MAGIC: catches freed objects */
@@ -38,7 +43,13 @@ struct mp_lock {
 
 #define MP__LOCK_MAGIC 0x6b636f6cu  /* "lock" */
 
-_Static_assert(sizeof(struct mp_lock) == 16, "shared layout is pinned");
+_Static_assert(sizeof(struct mp_lock) == 24, "shared layout is pinned");
+
+/*
+ * mp__lock_check_slice_ns: how long a sleeping waiter sleeps at most
+ * before it checks that the owner lives (50 ms). Tests only change it.
+ */
+extern int64_t mp__lock_check_slice_ns;
 
 /*
  * mp__lock_init: initialise caller storage (shared memory, zeroed or not) as
