@@ -99,8 +99,7 @@ mp_test_seed(const char *what)
 		seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^
 		    (uint64_t)getpid() << 32;
 	}
-	cr_log_info("%s: seed %llu (replay: MP_TEST_SEED=%llu)", what,
-	    (unsigned long long)seed, (unsigned long long)seed);
+	/* On stderr, which CTest shows, not only in --verbose logs. */
 	fprintf(stderr, "%s: seed %llu (replay: MP_TEST_SEED=%llu)\n", what,
 	    (unsigned long long)seed, (unsigned long long)seed);
 	return seed;

@@ -96,7 +96,8 @@ int mp_test_reap(pid_t pid);
 /*
  * Random kill points (child.c). mp_test_seed returns the seed of a case's
  * PRNG: $MP_TEST_SEED when set (to replay a failure), else one made from
- * the clock and the pid; it logs "seed N" so a failure can be replayed.
+ * the clock and the pid; it prints "seed N" on stderr so that a failure
+ * can be replayed.
  * mp_test_rand is splitmix64 over *state; mp_test_rand_below gives
  * 0 .. n-1 (n > 0). mp_test_spin burns a number of loop iterations: kill
  * points are chosen as counts of operations plus such a delay, never by
