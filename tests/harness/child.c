@@ -169,9 +169,10 @@ mp_test_raise_nofile(unsigned long want)
 		/* Only root (CAP_SYS_RESOURCE) may raise the hard limit. */
 		struct rlimit up = { want, want };
 		cr_assert(setrlimit(RLIMIT_NOFILE, &up) == 0,
-		    "this case needs %lu file descriptors but the hard limit "
-		    "is %llu and cannot be raised by this user: run "
-		    "`ulimit -Hn %lu` as root first (or run as root)", want,
+		    "this case needs %lu file descriptors, but the hard limit "
+		    "is %llu and this process may not raise it (that takes "
+		    "root with CAP_SYS_RESOURCE): run `ulimit -Hn %lu` as root "
+		    "in the shell that starts the tests", want,
 		    (unsigned long long)rl.rlim_max, want);
 		return;
 	}
