@@ -70,19 +70,6 @@ nb_send_request(struct nb *c, const char *ident, const char *method,
 	mp_obj_unref(req);
 }
 
-static void
-expect_return_none(const uint8_t *p, size_t n)
-{
-	mp_obj_t *msg;
-	expect_ok(mp__mgr_decode(p, n, 0, &msg, NULL, 0));
-	enum mp__mgr_kind kind;
-	mp_obj_t *result;
-	expect_ok(mp__mgr_reply_parse(msg, &kind, &result));
-	cr_assert_eq(kind, MP__MGR_RETURN);
-	cr_assert_eq(mp_obj_type(result), MP_TYPE_NONE);
-	mp_obj_unref(msg);
-}
-
 /* One frame of c arrived: take the next step. */
 static void
 nb_frame(struct nb *c, const uint8_t *p, size_t n)
@@ -120,7 +107,7 @@ nb_frame(struct nb *c, const uint8_t *p, size_t n)
 		break;
 	case S_ACCEPTED:
 	case S_REPLY:
-		expect_return_none(p, n);
+		mp_test_mgr_expect_none(p, n);
 		c->step = c->step == S_ACCEPTED ? S_IDLE : S_DONE;
 		break;
 	default:

@@ -125,6 +125,19 @@ mp_test_mgr_recv(mp_conn_t *c, enum mp__mgr_kind *kind)
 	return result;
 }
 
+void
+mp_test_mgr_expect_none(const void *payload, size_t n)
+{
+	mp_obj_t *msg;
+	expect_ok(mp__mgr_decode(payload, n, 0, &msg, NULL, 0));
+	enum mp__mgr_kind kind;
+	mp_obj_t *result;
+	expect_ok(mp__mgr_reply_parse(msg, &kind, &result));
+	cr_assert_eq(kind, MP__MGR_RETURN);
+	cr_assert_eq(mp_obj_type(result), MP_TYPE_NONE);
+	mp_obj_unref(msg);
+}
+
 mp_obj_t *
 mp_test_mgr_call(mp_conn_t *c, const char *ident, const char *method,
     mp_obj_t *args, mp_obj_t *kwds)

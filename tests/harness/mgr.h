@@ -43,6 +43,8 @@ mp_obj_t *mp_test_mgr_recv(mp_conn_t *c, enum mp__mgr_kind *kind);
 /* The same without assertions (for children): 0 or the error. */
 int mp_test_mgr_try_recv(mp_conn_t *c, enum mp__mgr_kind *kind,
     mp_obj_t **result);
+/* A reply payload (after its frame header) must be '#RETURN' None. */
+void mp_test_mgr_expect_none(const void *payload, size_t n);
 /* Both, asserting a '#RETURN'. */
 mp_obj_t *mp_test_mgr_call(mp_conn_t *c, const char *ident,
     const char *method, mp_obj_t *args, mp_obj_t *kwds);
