@@ -201,7 +201,9 @@ Test(manager_server_kill, server_killed_at_random_points, .timeout = 300)
 	uint64_t rng = mp_test_seed("manager_server_kill");
 	struct skill *sk = mp_test_shared_map(sizeof(*sk));
 	int64_t start = mp_test_now_ms();
+	int64_t slowest = 0;
 	for (int e = 0; e < EPOCHS; e++) {
+		int64_t t0 = mp_test_now_ms();
 		struct mp_test_mgr srv;
 		mp_test_mgr_start(&srv, NULL, register_big, NULL);
 		pid_t kids[N_CLIENTS];
@@ -224,6 +226,8 @@ Test(manager_server_kill, server_killed_at_random_points, .timeout = 300)
 		for (int i = 0; i < N_CLIENTS; i++) {
 			cr_assert_eq(mp_test_reap(kids[i]), 0, "client %d", i);
 		}
+		int64_t took = mp_test_now_ms() - t0;
+		slowest = took > slowest ? took : slowest;
 	}
 	char line[512];
 	size_t off = 0;
@@ -232,8 +236,10 @@ Test(manager_server_kill, server_killed_at_random_points, .timeout = 300)
 		    "%s%s %lld", o > 0 ? ", " : "", outcome_names[o],
 		    (long long)atomic_load(&sk->seen[o]));
 	}
-	cr_log_info("%d server kills, %d clients each, %lld ms: %s", EPOCHS,
-	    N_CLIENTS, (long long)(mp_test_now_ms() - start), line);
+	cr_log_info("%d server kills, %d clients each, %lld ms (slowest "
+	    "kill %lld ms from start to the last client's exit): %s", EPOCHS,
+	    N_CLIENTS, (long long)(mp_test_now_ms() - start),
+	    (long long)slowest, line);
 	cr_assert_eq(atomic_load(&sk->seen[E_OTHER]), 0, "a call failed "
 	    "otherwise: %s", mp_err_name(atomic_load(&sk->other_code)));
 	/* One failure and one refusal per client and kill. */
