@@ -64,6 +64,7 @@ struct ksweep {
 	_Atomic int stop;
 	_Atomic int half_frames;             /* server log: EOF mid-message */
 	_Atomic int resets;                  /* server log: reset by peer */
+	_Atomic int handshakes;              /* server log: EOF in handshake */
 	_Atomic int faults;                  /* server log: anything else */
 	uint64_t seed;
 	int role[MAX_INC];
@@ -324,6 +325,8 @@ count_log(void *user, enum mp_manager_log_level level, const char *line)
 		atomic_fetch_add(&sw->half_frames, 1);
 	} else if (strstr(line, "reset by peer") != NULL) {
 		atomic_fetch_add(&sw->resets, 1);
+	} else if (strstr(line, "during the handshake") != NULL) {
+		atomic_fetch_add(&sw->handshakes, 1);
 	} else {
 		atomic_fetch_add(&sw->faults, 1);
 	}
@@ -487,14 +490,14 @@ Test(manager_kill, clients_killed_at_random_points, .timeout = 300)
 	    "acknowledged, all present once (%lld unacknowledged in-flight "
 	    "appends took effect); %lld acknowledged puts delivered once, "
 	    "%lld lost with a killed consumer. The server logged %d requests "
-	    "cut mid-frame, %d resets (replies left unread), %d other "
-	    "faults",
+	    "cut mid-frame, %d resets (replies left unread), %d handshakes "
+	    "cut, %d other faults",
 	    KILLS, (long long)(mp_test_now_ms() - start), kills[APPENDER],
 	    kills[PRODUCER], kills[CONSUMER], getting, kills[LOCKER],
 	    (long long)v.appended, (long long)v.unacked_in,
 	    (long long)v.delivered, (long long)v.lost,
 	    atomic_load(&sw->half_frames), atomic_load(&sw->resets),
-	    atomic_load(&sw->faults));
+	    atomic_load(&sw->handshakes), atomic_load(&sw->faults));
 	cr_assert_gt(v.delivered, 0);
 	cr_assert_gt(v.appended, 0);
 	mp_proxy_free(x.list);
