@@ -360,8 +360,8 @@ check_list(struct ctx *x, struct verdict *v)
 		for (int64_t seq = 0; seq < MAX_SEQ; seq++) {
 			bool in = count[list_id(inc, seq)] != 0;
 			if (seq <= acked) {
-				cr_assert(in, "acknowledged append %d/%lld lost",
-				    inc, (long long)seq);
+				cr_assert(in, "acknowledged append %d/%lld "
+				    "lost", inc, (long long)seq);
 				v->appended++;
 			} else if (seq == acked + 1) {
 				v->unacked_in += in;
