@@ -393,12 +393,25 @@ barrier_getattr(struct mp__mgr_call *c)
 	    mp_str_data(name, NULL));
 }
 
+/*
+ * A waiter's connection closed: it leaves the round. The later arrivals
+ * move down one index, so the round still hands out 0 .. parties-1 once
+ * each (threading's index is the arrival order); without that, the next
+ * arrival would get an index a waiter already holds.
+ */
 static void
 barrier_cancel(struct mp__mgr_call *c)
 {
 	struct barrier *b = c->obj->impl;
-	if (c->stage == 1 && !c->flag && b->count > 0) {
-		b->count--;
+	if (c->stage != 1 || c->flag || b->count == 0) {
+		return;
+	}
+	b->count--;
+	for (struct mp__mgr_call *w = c->obj->wait_head; w != NULL;
+	    w = w->wnext) {
+		if (w->stage == 1 && !w->flag && w->n > c->n) {
+			w->n--;
+		}
 	}
 }
 

@@ -93,6 +93,38 @@ void mp_test_send_int(int fd, int v);
 int mp_test_recv_int(int fd);
 int mp_test_reap(pid_t pid);
 
+/*
+ * Random kill points (child.c). mp_test_seed returns the seed of a case's
+ * PRNG: $MP_TEST_SEED when set (to replay a failure), else one made from
+ * the clock and the pid; it prints "seed N" on stderr so that a failure
+ * can be replayed.
+ * mp_test_rand is splitmix64 over *state; mp_test_rand_below gives
+ * 0 .. n-1 (n > 0). mp_test_spin burns a number of loop iterations: kill
+ * points are chosen as counts of operations plus such a delay, never by
+ * sleeping. The replay repeats the choices, not the scheduling.
+ */
+uint64_t mp_test_seed(const char *what);
+uint64_t mp_test_rand(uint64_t *state);
+uint64_t mp_test_rand_below(uint64_t *state, uint64_t n);
+void mp_test_spin(uint64_t iterations);
+/*
+ * mp_test_fork: fork; in the child (0 returned) SIGKILL comes with the
+ * parent's death, so a failed case leaves nothing behind.
+ * mp_test_kill: SIGKILL pid and reap it; returns its status as
+ * mp_test_reap (-SIGKILL, or its exit code when it ended first).
+ */
+pid_t mp_test_fork(void);
+int mp_test_kill(pid_t pid);
+/* CLOCK_MONOTONIC in milliseconds (for "no progress after N s" guards). */
+int64_t mp_test_now_ms(void);
+/*
+ * mp_test_raise_nofile: make at least want fds available: raise the soft
+ * RLIMIT_NOFILE up to the hard limit, and the hard limit too when the
+ * process may (root). Fails the case with a message naming the limit
+ * otherwise.
+ */
+void mp_test_raise_nofile(unsigned long want);
+
 /* Path of a file in the source tree or the build tree (static buffer). */
 const char *mp_test_src(const char *rel);
 const char *mp_test_bin(const char *rel);
