@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_manager_server.c: the manager server's protocol, functions, waiting calls, refcounts and defences. */
 #include "harness/harness.h"
+#include "harness/mgr.h"
 #include "manager/protocol.h"
 
 #include <mproc/manager_server.h>
@@ -61,39 +62,12 @@ dial(struct srv *v)
 	return c;
 }
 
-/* Receive one reply; *kind and a new reference to its result. */
-static mp_obj_t *
-recv_reply(mp_conn_t *c, enum mp__mgr_kind *kind)
-{
-	void *buf;
-	size_t len;
-	expect_ok(mp_conn_recv_bytes(c, 1 << 24, WAIT_MS, &buf, &len));
-	mp_obj_t *msg;
-	expect_ok(mp__mgr_decode(buf, len, 0, &msg, NULL, 0));
-	mp_free(buf);
-	mp_obj_t *result;
-	expect_ok(mp__mgr_reply_parse(msg, kind, &result));
-	mp_obj_ref(result);
-	mp_obj_unref(msg);
-	return result;
-}
-
-static void
-send_req(mp_conn_t *c, const char *ident, const char *method,
-    mp_obj_t *args, mp_obj_t *kwds)
-{
-	mp_obj_t *req = mp__mgr_request(ident, method, args, kwds);
-	cr_assert_not_null(req);
-	expect_ok(mp_conn_send(c, req));
-	mp_obj_unref(req);
-}
-
 static mp_obj_t *
 rpc(mp_conn_t *c, const char *ident, const char *method, mp_obj_t *args,
     mp_obj_t *kwds, enum mp__mgr_kind *kind)
 {
-	send_req(c, ident, method, args, kwds);
-	return recv_reply(c, kind);
+	mp_test_mgr_send(c, ident, method, args, kwds);
+	return mp_test_mgr_recv(c, kind);
 }
 
 /* A server function on its own connection, as CPython's dispatch(). */
@@ -383,7 +357,7 @@ Test(manager_server, blocking_get_parks_only_its_caller)
 	create(&v, mp_tuple_of(1, mp_str("Queue")), q, sizeof(q));
 	mp_conn_t *a = channel(&v);
 	mp_conn_t *b = channel(&v);
-	send_req(a, q, "get", NULL, NULL);
+	mp_test_mgr_send(a, q, "get", NULL, NULL);
 	enum mp__mgr_kind kind;
 	/* b is served while a waits. */
 	mp_obj_t *r = rpc(b, q, "qsize", NULL, NULL, &kind);
@@ -392,7 +366,7 @@ Test(manager_server, blocking_get_parks_only_its_caller)
 	r = rpc(b, q, "put", mp_tuple_of(1, mp_str("late")), NULL, &kind);
 	cr_assert_eq(kind, MP__MGR_RETURN);
 	mp_obj_unref(r);
-	r = recv_reply(a, &kind);
+	r = mp_test_mgr_recv(a, &kind);
 	cr_assert_eq(kind, MP__MGR_RETURN);
 	expect_repr(r, "'late'");
 	mp_obj_unref(r);
@@ -421,14 +395,14 @@ Test(manager_server, waiter_that_leaves_is_dropped)
 	cr_assert(mp_bool_value(r));
 	mp_obj_unref(r);
 	mp_conn_t *b = channel(&v);
-	send_req(b, k, "acquire", NULL, NULL); /* waits */
+	mp_test_mgr_send(b, k, "acquire", NULL, NULL); /* waits */
 	mp_conn_close(b);
 	mp_conn_t *c = channel(&v);
-	send_req(c, k, "acquire", NULL, NULL); /* waits */
+	mp_test_mgr_send(c, k, "acquire", NULL, NULL); /* waits */
 	r = rpc(a, k, "release", NULL, NULL, &kind);
 	cr_assert_eq(kind, MP__MGR_RETURN);
 	mp_obj_unref(r);
-	r = recv_reply(c, &kind); /* c, not the departed b, gets the lock */
+	r = mp_test_mgr_recv(c, &kind); /* c, not the departed b, gets the lock */
 	cr_assert(mp_bool_value(r));
 	mp_obj_unref(r);
 	mp_conn_close(a);
@@ -659,7 +633,7 @@ Test(manager_server, bad_peers_do_not_disturb_good_ones)
 	expect_closed(half);
 	expect_closed(mp_conn_fileno(big));
 	/* The garbage got a traceback before the close. */
-	r = recv_reply(garbage, &kind);
+	r = mp_test_mgr_recv(garbage, &kind);
 	cr_assert_eq(kind, MP__MGR_TRACEBACK);
 	mp_obj_unref(r);
 	expect_closed(mp_conn_fileno(garbage));
@@ -682,7 +656,7 @@ Test(manager_server, close_in_child_leaves_the_server_alone)
 	char q[32];
 	create(&v, mp_tuple_of(1, mp_str("Queue")), q, sizeof(q));
 	mp_conn_t *a = channel(&v);
-	send_req(a, q, "get", NULL, NULL); /* parked in the server */
+	mp_test_mgr_send(a, q, "get", NULL, NULL); /* parked in the server */
 	mp_conn_t *b = channel(&v); /* served: the get is parked by now */
 	/* Fork with no thread inside serve (the contract), then serve on. */
 	mp_manager_server_shutdown(v.s);
@@ -702,7 +676,7 @@ Test(manager_server, close_in_child_leaves_the_server_alone)
 	mp_obj_t *r = rpc(b, q, "put", mp_tuple_of(1, mp_int(5)), NULL, &kind);
 	cr_assert_eq(kind, MP__MGR_RETURN);
 	mp_obj_unref(r);
-	r = recv_reply(a, &kind);
+	r = mp_test_mgr_recv(a, &kind);
 	expect_repr(r, "5");
 	mp_obj_unref(r);
 	mp_conn_close(a);
