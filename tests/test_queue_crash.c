@@ -439,7 +439,8 @@ Test(queue_crash, two_hundred_random_kills, .timeout = 300)
 	}
 	struct mp_queue_opts opts = { .buffer_size = KILL_RING };
 	expect_ok(mp_queue_new(0, &opts, &st->q));
-	srand((unsigned)getpid());
+	/* Printed, and replayable with MP_TEST_SEED (harness.h). */
+	uint64_t rng = mp_test_seed("queue_crash");
 	pid_t pids[N_PROD + N_CONS];
 	for (int s = 0; s < N_PROD + N_CONS; s++) {
 		pids[s] = start_role(st, s);
@@ -447,7 +448,7 @@ Test(queue_crash, two_hundred_random_kills, .timeout = 300)
 	int consumer_kills = 0;
 	for (int k = 0; k < KILLS; k++) {
 		uint64_t target = atomic_load(&st->progress) + 1 +
-		    (uint64_t)(rand() % 40);
+		    mp_test_rand_below(&rng, 40);
 		int64_t end = now_ms() + 20000;
 		while (atomic_load(&st->progress) < target) {
 			respawn_finished(st, pids);
@@ -455,7 +456,7 @@ Test(queue_crash, two_hundred_random_kills, .timeout = 300)
 			    k);
 			sched_yield();
 		}
-		int s = rand() % (N_PROD + N_CONS);
+		int s = (int)mp_test_rand_below(&rng, N_PROD + N_CONS);
 		kill(pids[s], SIGKILL);
 		int code = reap(pids[s]);
 		cr_assert(code == -SIGKILL || code == 0, "child exited %d",
