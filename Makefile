@@ -8,7 +8,8 @@ CTEST_ARGS ?=
 export ASAN_OPTIONS  ?= halt_on_error=1:abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build build-asan demo test test-normal test-asan bench install clean
+.PHONY: all deps build build-asan demo test test-normal test-asan bench install clean \
+	valgrind
 
 all: build
 
@@ -44,6 +45,14 @@ test-asan: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -LE interop $(CTEST_ARGS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -V -L interop $(CTEST_ARGS)
 	@./scripts/check-leftovers
+
+# The non-interop suite under valgrind memcheck (normal build): no memory
+# error and no definite or indirect leak in any process. Not part of
+# `make test` (it takes about 25 minutes); scripts/valgrind says what it
+# runs and why. VALGRIND_TESTS=test_x ... runs only those executables.
+valgrind: build
+	@./scripts/setup valgrind
+	@./scripts/valgrind $(BUILD) $(VALGRIND_TESTS)
 
 # Benchmarks also compare the manager with Redis: setup installs it too.
 bench: build
