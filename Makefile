@@ -2,6 +2,7 @@
 # mproc: top-level entry points. `make demo`, `make test`, `make bench`.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
@@ -9,7 +10,7 @@ export ASAN_OPTIONS  ?= halt_on_error=1:abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 .PHONY: all deps build build-asan demo test test-normal test-asan bench install clean \
-	valgrind
+	valgrind tsan
 
 all: build
 
@@ -21,6 +22,9 @@ $(BUILD)/Makefile: CMakeLists.txt
 
 $(BUILD_ASAN)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON
+
+$(BUILD_TSAN)/Makefile: CMakeLists.txt
+	CC=clang cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DMPROC_TSAN=ON
 
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
@@ -53,6 +57,15 @@ test-asan: build-asan
 valgrind: build
 	@./scripts/setup valgrind
 	@./scripts/valgrind $(BUILD) $(VALGRIND_TESTS)
+	@./scripts/check-leftovers
+
+# ThreadSanitizer (clang) over the suite, in its own build; not part of
+# `make test`. scripts/tsan says what it runs. TSAN_TESTS=test_x ... runs
+# only those executables.
+tsan: deps $(BUILD_TSAN)/Makefile
+	cmake --build $(BUILD_TSAN) -j $(JOBS)
+	@./scripts/tsan $(BUILD_TSAN) $(TSAN_TESTS)
+	@./scripts/check-leftovers
 
 # Benchmarks also compare the manager with Redis: setup installs it too.
 bench: build
@@ -63,4 +76,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
