@@ -841,8 +841,9 @@ Test(manager_server_alloc, parked_calls)
 	mp__alloc_fail_only(&r.thread);
 	for (int wake = 1; wake >= 0; wake--) {
 		struct mp_test_sweep s;
-		for (mp_test_sweep_start(&s, wake ? "barrier wake a parked "
-		    "party" : "barrier park a party"); mp_test_sweep_next(&s);) {
+		const char *what = wake ? "barrier wake a parked party" :
+		    "barrier park a party";
+		for (mp_test_sweep_start(&s, what); mp_test_sweep_next(&s);) {
 			enum mp__mgr_kind k1 = RET, k2 = RET;
 			mp_obj_t *r1 = NULL, *r2 = NULL;
 			int rv1, rv2, seen;
@@ -871,8 +872,8 @@ Test(manager_server_alloc, parked_calls)
 				rv2 = done ? rv2 : 1;
 				if (!done && n_waiting(&r, id) == 0) {
 					rv2 = reply_of(other, &k2, &r2);
-					cr_assert(outcome(rv2, k2, r2, RET) == 0 ||
-					    s.hit);
+					int b = outcome(rv2, k2, r2, RET);
+					cr_assert(b == 0 || s.hit);
 				}
 				if (rv2 == 1) {
 					/* Never released: reset breaks it. */

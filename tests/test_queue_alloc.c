@@ -50,11 +50,13 @@ Test(queue_alloc, thread_buffers_are_released_when_the_thread_ends)
 	for (int i = 0; i < 3; i++) {
 		pthread_t t;
 		void *ok = NULL;
-		cr_assert_eq(pthread_create(&t, NULL, put_get_in_a_thread, q), 0);
+		cr_assert_eq(pthread_create(&t, NULL, put_get_in_a_thread, q),
+		    0);
 		cr_assert_eq(pthread_join(t, &ok), 0);
 		cr_assert_eq(ok, q, "the thread's put and get failed");
 		cr_assert_eq(mp_test_count_live(), before,
-		    "thread %d left %ld blocks", i, mp_test_count_live() - before);
+		    "thread %d left %ld blocks", i,
+		    mp_test_count_live() - before);
 	}
 	mp_queue_free(q);
 	mp_test_count_end();

@@ -103,16 +103,16 @@ mp_test_sweep_done(struct mp_test_sweep *s, int rv, int want, int also)
 {
 	unsigned long count = mp__alloc_fail_after(0);
 	s->hit = count >= s->n;
+	const char *what = s->what != NULL ? s->what : "";
 	if (!s->hit) {
 		cr_assert_eq(rv, want, "sweep %s: nothing failed, yet it "
-		    "returned %s (%s), not %s", s->what != NULL ? s->what : "", mp_err_name(rv),
+		    "returned %s (%s), not %s", what, mp_err_name(rv),
 		    mp_strerror(rv), mp_err_name(want));
 		return rv;
 	}
 	cr_assert(rv == want || rv == -ENOMEM || (also != 0 && rv == also),
-	    "sweep %s, allocation %lu failed: returned %s (%s)",
-	    s->what != NULL ? s->what : "",
-	    s->n, mp_err_name(rv), mp_strerror(rv));
+	    "sweep %s, allocation %lu failed: returned %s (%s)", what, s->n,
+	    mp_err_name(rv), mp_strerror(rv));
 	cr_assert_str_neq(mp_strerror(rv), "unknown error");
 	return rv;
 }
