@@ -113,7 +113,8 @@ Test(queue_alloc, put)
 	expect_ok(mp_queue_new(0, NULL, &q));
 	mp_obj_t *o = message(7);
 	struct mp_test_sweep s;
-	for (mp_test_sweep_start(&s, "queue put"); mp_test_sweep_next(&s);) {
+	for (mp_test_sweep_start(&s, "mp_queue_put (fresh thread)");
+	    mp_test_sweep_next(&s);) {
 		struct job j = { .q = q, .o = o };
 		int rv = in_a_thread(&s, put_job, &j);
 		cr_assert_eq(mp_queue_qsize(q), rv == 0 ? 1 : 0);
@@ -142,7 +143,8 @@ Test(queue_alloc, get)
 	expect_ok(mp_queue_new(0, NULL, &q));
 	unsigned kept = 0, lost = 0;
 	struct mp_test_sweep s;
-	for (mp_test_sweep_start(&s, "queue get"); mp_test_sweep_next(&s);) {
+	for (mp_test_sweep_start(&s, "mp_queue_get (fresh thread)");
+	    mp_test_sweep_next(&s);) {
 		mp_obj_t *first = message(1);
 		mp_obj_t *second = message(2);
 		struct job j = { .q = q, .o = first };
@@ -170,8 +172,8 @@ Test(queue_alloc, get)
 		mp_obj_unref(first);
 		mp_obj_unref(second);
 	}
-	fprintf(stderr, "queue get: %u failures left the message, %u lost it "
-	    "while decoding\n", kept, lost);
+	fprintf(stderr, "mp_queue_get: %u failures left the message, %u "
+	    "lost it while decoding\n", kept, lost);
 	mp_queue_free(q);
 	mp_test_count_end();
 }
