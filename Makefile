@@ -52,7 +52,7 @@ test-asan: build-asan
 
 # The non-interop suite under valgrind memcheck (normal build): no memory
 # error and no definite or indirect leak in any process. Not part of
-# `make test` (it takes about 25 minutes); scripts/valgrind says what it
+# `make test` (about 13 minutes here); scripts/valgrind says what it
 # runs and why. VALGRIND_TESTS=test_x ... runs only those executables.
 valgrind: build
 	@./scripts/setup valgrind
