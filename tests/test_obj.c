@@ -5,60 +5,8 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 
 MP_TEST_SUITE(obj);
-
-/*
- * A counting allocator: installed by a case, it tells whether every block
- * the library allocated was released, which is how the ownership rules
- * (steal on success and on failure alike) are checked.
- */
-static atomic_long live_blocks;
-
-static void *
-count_malloc(size_t n)
-{
-	void *p = malloc(n);
-	if (p != NULL) {
-		atomic_fetch_add(&live_blocks, 1);
-	}
-	return p;
-}
-
-static void *
-count_realloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-	if (q != NULL && p == NULL) {
-		atomic_fetch_add(&live_blocks, 1);
-	}
-	return q;
-}
-
-static void
-count_free(void *p)
-{
-	if (p != NULL) {
-		atomic_fetch_sub(&live_blocks, 1);
-	}
-	free(p);
-}
-
-static void
-counting_start(void)
-{
-	atomic_store(&live_blocks, 0);
-	mp_set_allocator(count_malloc, count_realloc, count_free);
-}
-
-static void
-counting_end(void)
-{
-	mp_set_allocator(NULL, NULL, NULL);
-	cr_assert_eq(atomic_load(&live_blocks), 0, "%ld blocks leaked",
-	    atomic_load(&live_blocks));
-}
 
 static void
 expect_repr(mp_obj_t *o, const char *want)
@@ -115,7 +63,7 @@ Test(obj, scalars_have_their_types_and_values)
 
 Test(obj, singletons_are_immortal)
 {
-	counting_start();
+	mp_test_count_start();
 	cr_assert_eq(mp_none(), mp_none());
 	cr_assert_eq(mp_bool(true), mp_bool(true));
 	for (int k = 0; k < 10; k++) {
@@ -126,12 +74,12 @@ Test(obj, singletons_are_immortal)
 	cr_assert_eq(mp_obj_type(mp_none()), MP_TYPE_NONE);
 	mp_obj_ref(NULL);
 	mp_obj_unref(NULL);
-	counting_end();
+	mp_test_count_end();
 }
 
 Test(obj, references_keep_objects_alive)
 {
-	counting_start();
+	mp_test_count_start();
 	mp_obj_t *s = mp_str("shared");
 	mp_obj_t *a = mp_list_of(1, mp_obj_ref(s));
 	mp_obj_t *b = mp_tuple_of(1, mp_obj_ref(s));
@@ -139,7 +87,7 @@ Test(obj, references_keep_objects_alive)
 	mp_obj_unref(a);
 	cr_assert_str_eq(mp_str_data(mp_tuple_get(b, 0), NULL), "shared");
 	mp_obj_unref(b);
-	counting_end();
+	mp_test_count_end();
 }
 
 static void *
@@ -155,7 +103,7 @@ ref_storm(void *arg)
 
 Test(obj, reference_counts_are_atomic)
 {
-	counting_start();
+	mp_test_count_start();
 	mp_obj_t *o = mp_list_of(1, mp_str("x"));
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
@@ -167,14 +115,14 @@ Test(obj, reference_counts_are_atomic)
 	}
 	cr_assert_eq(mp_obj_len(o), 1);
 	mp_obj_unref(o);
-	counting_end();
+	mp_test_count_end();
 }
 
 /* ---- Ownership -------------------------------------------------------- */
 
 Test(obj, builders_steal_items_even_when_they_fail)
 {
-	counting_start();
+	mp_test_count_start();
 	cr_assert_null(mp_list_of(3, mp_str("a"), NULL, mp_int(1)));
 	cr_assert_null(mp_tuple_of(2, mp_str("bad \xff"), mp_str("b")));
 	cr_assert_null(mp_instance_new("builtins", "KeyError", mp_str("x"),
@@ -191,13 +139,13 @@ Test(obj, builders_steal_items_even_when_they_fail)
 	cr_assert_eq(mp_obj_len(d), 0);
 	mp_obj_unref(l);
 	mp_obj_unref(d);
-	counting_end();
+	mp_test_count_end();
 }
 
 Test(obj, allocation_failures_never_leak)
 {
 	/* Fail the Nth allocation for every N until building succeeds. */
-	counting_start();
+	mp_test_count_start();
 	for (unsigned long n = 1;; n++) {
 		mp__alloc_fail_after(n);
 		mp_obj_t *v = mp_list_of(3, mp_str("Process-1"),
@@ -219,7 +167,7 @@ Test(obj, allocation_failures_never_leak)
 		    "allocation %lu: %s", n, mp_err_name(rr));
 		cr_assert_lt(n, 1000);
 	}
-	counting_end();
+	mp_test_count_end();
 }
 
 /*
@@ -267,7 +215,7 @@ build_and_print(char **text)
 
 Test(obj, every_allocation_failure_is_reported_and_clean)
 {
-	counting_start();
+	mp_test_count_start();
 	for (unsigned long n = 1;; n++) {
 		char *text = NULL;
 		mp__alloc_fail_after(n);
@@ -287,7 +235,7 @@ Test(obj, every_allocation_failure_is_reported_and_clean)
 		    "allocation %lu: %s", n, mp_err_name(rv));
 		cr_assert_lt(n, 10000);
 	}
-	counting_end();
+	mp_test_count_end();
 }
 
 /* ---- Ints ------------------------------------------------------------- */
@@ -563,7 +511,7 @@ Test(obj, dict_merges_equal_numeric_keys)
 
 Test(obj, dict_grows_to_100k_keys, .timeout = 60)
 {
-	counting_start();
+	mp_test_count_start();
 	mp_obj_t *d = mp_dict_new();
 	char k[32];
 	for (int i = 0; i < 100000; i++) {
@@ -609,7 +557,7 @@ Test(obj, dict_grows_to_100k_keys, .timeout = 60)
 	}
 	cr_assert_eq(n, 150000);
 	mp_obj_unref(d);
-	counting_end();
+	mp_test_count_end();
 }
 
 Test(obj, sets_hold_each_item_once)

@@ -782,21 +782,30 @@ Test(process, sigchld_ignored_loses_the_status_without_hanging)
 
 #define THREAD_STARTS 25
 
+/*
+ * Where each thread keeps its process handle: in static memory rather
+ * than on its stack, because a child forked by the other thread has no
+ * copy of this thread's stack to find it in, and valgrind would call the
+ * handle lost in that child.
+ */
+static mp_process_t *thread_handle[2];
+
 static void *
 start_many(void *arg)
 {
 	intptr_t base = (intptr_t)arg;
 	for (intptr_t i = 0; i < THREAD_STARTS; i++) {
-		mp_process_t *p = NULL;
+		mp_process_t **pp = &thread_handle[base != 0];
 		void *arg = (void *)(base + i);
-		if (mp_process_new(return_arg, arg, NULL, &p) != 0 ||
-		    mp_process_start(p) != 0 ||
-		    mp_process_join(p, MP_FOREVER) != 0) {
+		*pp = NULL;
+		if (mp_process_new(return_arg, arg, NULL, pp) != 0 ||
+		    mp_process_start(*pp) != 0 ||
+		    mp_process_join(*pp, MP_FOREVER) != 0) {
 			return (void *)1;
 		}
 		int code = -1;
-		if (mp_process_exitcode(p, &code) != 0 || code != base + i ||
-		    mp_process_free(p) != 0) {
+		if (mp_process_exitcode(*pp, &code) != 0 || code != base + i ||
+		    mp_process_free(*pp) != 0) {
 			return (void *)1;
 		}
 	}

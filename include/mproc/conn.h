@@ -211,7 +211,9 @@ MP_API int mp_conn_send(mp_conn_t *c, const mp_obj_t *o);
  * stay in the stream. The decoder allows no globals (data only). Returns 0,
  * the errors of mp_conn_recv_bytes, or MP_EPICKLE, MP_EFORBIDDEN, MP_ELIMIT
  * from mp_pickle_loads (the bad message is consumed, the stream stays
- * framed), -ENOSYS (no pickle codec).
+ * framed), -ENOMEM (also when decoding ran out of memory: the message
+ * stays in the stream and the next receive gets it), -ENOSYS (no pickle
+ * codec).
  * Threads: one receiver at a time. Fork: usable.
  */
 MP_API int mp_conn_recv(mp_conn_t *c, int64_t timeout_ms, mp_obj_t **out);

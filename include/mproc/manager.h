@@ -290,7 +290,8 @@ MP_API int mp_proxy_dict_len(mp_proxy_t *d, size_t *out);
 MP_API int mp_proxy_value_get(mp_proxy_t *v, mp_obj_t **out);
 MP_API int mp_proxy_value_set(mp_proxy_t *v, const mp_obj_t *value);
 
-/* Namespace: ns.name (-ENOENT: AttributeError) and ns.name = value. */
+/* Namespace: ns.name (-ENOENT: AttributeError) and ns.name = value;
+ * -EINVAL when name is not valid UTF-8. */
 MP_API int mp_proxy_ns_get(mp_proxy_t *ns, const char *name, mp_obj_t **out);
 MP_API int mp_proxy_ns_set(mp_proxy_t *ns, const char *name,
     const mp_obj_t *value);

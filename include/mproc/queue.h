@@ -158,7 +158,9 @@ MP_API int mp_queue_put_bytes(mp_queue_t *q, const void *data, size_t len,
  *   -EAGAIN      MP_NOWAIT and the queue is empty (queue.Empty);
  *   -ETIMEDOUT   the timeout expired (queue.Empty);
  *   -EINVAL      timeout_ms below MP_FOREVER;
- *   -ENOMEM      no memory for the message (it stays in the queue);
+ *   -ENOMEM      no memory for the message: it stays in the queue, or,
+ *                when memory ran out while decoding its pickle, it was
+ *                taken and is lost (as CPython's get loses it);
  *   MP_EPICKLE, MP_EFORBIDDEN, MP_ELIMIT  the message was taken but its
  *                pickle did not decode (mp_pickle_loads);
  *   MP_ECLOSED   the handle was closed.

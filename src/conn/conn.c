@@ -426,7 +426,11 @@ mp__conn_frame_buffered(const mp_conn_t *c)
 	if (c->eof || c->broken) {
 		return true;
 	}
-	if (c->pend != NULL || c->rbuf == NULL) {
+	if (c->pend != NULL) {
+		/* A message given back by mp__conn_unrecv is complete. */
+		return c->pend_got == c->pend_len;
+	}
+	if (c->rbuf == NULL) {
 		return false;
 	}
 	size_t avail = c->rend - c->rpos;
@@ -582,6 +586,8 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 		}
 		if (d->kind == DEST_VIEW) {
 			d->buf = src;
+			c->view_pos = c->rpos;
+			c->view_end = c->rend;
 		} else if (n > 0) {
 			memcpy(d->buf, src, n);
 		}
@@ -677,6 +683,22 @@ mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
 	*len = d.len;
 	*owned = d.owned;
 	return 0;
+}
+
+void
+mp__conn_unrecv(mp_conn_t *c, const uint8_t *data, size_t len, bool owned)
+{
+	if (owned) {
+		/* A large message bypassed rbuf, which is empty: park it
+		 * whole, as a message cut by a timeout is parked. */
+		c->pend = (uint8_t *)data;
+		c->pend_len = len;
+		c->pend_got = len;
+		return;
+	}
+	/* The bytes are still in rbuf: only rbuf's next receive moves them. */
+	c->rpos = c->view_pos;
+	c->rend = c->view_end;
 }
 
 int

@@ -62,6 +62,10 @@ struct mp_conn {
 	size_t pend_len;
 	size_t pend_got;
 
+	/* Where the last view from rbuf began, for mp__conn_unrecv. */
+	size_t view_pos;
+	size_t view_end;
+
 	/* Send side: header space plus payload, reused for every message. */
 	struct mp__buf sbuf;
 };
@@ -86,6 +90,14 @@ int mp__conn_recv_into_deadline(mp_conn_t *c, void *buf, size_t cap,
  */
 int mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
     bool nowait, const uint8_t **data, size_t *len, bool *owned);
+
+/*
+ * Give back the message of the last mp__conn_recv_view (its decoding ran
+ * out of memory), so the next receive returns it again. Only right after
+ * that view, before any other call on c; an owned buffer passes to c.
+ */
+void mp__conn_unrecv(mp_conn_t *c, const uint8_t *data, size_t len,
+    bool owned);
 
 /* Send c->sbuf.data[4..len) as one message; the first 4 bytes are scratch. */
 int mp__conn_send_sbuf(mp_conn_t *c);

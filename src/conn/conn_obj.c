@@ -69,6 +69,12 @@ mp_conn_recv_opts(mp_conn_t *c, int64_t timeout_ms,
 		o.max_len = c->max_message;
 	}
 	rv = mp_pickle_loads(data, len, &o, out);
+	if (rv == -ENOMEM) {
+		/* Out of memory is no fault of the message: keep it for the
+		 * next receive, as mp_conn_recv_bytes keeps its message. */
+		mp__conn_unrecv(c, data, len, owned);
+		return rv;
+	}
 	if (owned) {
 		mp__free((void *)data);
 	}

@@ -2,6 +2,7 @@
 /* core/alloc.c: the allocation hook, also the fault-injection point for tests. */
 #include "core/internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -19,11 +20,18 @@ static void (*user_free)(void *) = free;
 static atomic_ulong fail_countdown;
 static atomic_ulong alloc_count;
 static atomic_bool injection_used;
+/* When set, only allocations of that thread count (and fail). */
+static atomic_bool one_thread;
+static pthread_t only_thread;
 
 static bool
 should_fail(void)
 {
 	if (!atomic_load_explicit(&injection_used, memory_order_relaxed)) {
+		return false;
+	}
+	if (atomic_load_explicit(&one_thread, memory_order_acquire) &&
+	    !pthread_equal(pthread_self(), only_thread)) {
 		return false;
 	}
 	atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
@@ -46,6 +54,16 @@ mp__alloc_fail_after(unsigned long n)
 	atomic_store(&injection_used, true);
 	atomic_store(&fail_countdown, n);
 	return atomic_exchange(&alloc_count, 0);
+}
+
+void
+mp__alloc_fail_only(const pthread_t *thread)
+{
+	atomic_store(&one_thread, false);
+	if (thread != NULL) {
+		only_thread = *thread;
+		atomic_store_explicit(&one_thread, true, memory_order_release);
+	}
 }
 
 void *

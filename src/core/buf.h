@@ -25,6 +25,21 @@ int mp__buf_reserve(struct mp__buf *b, size_t extra);
 /* Hand the data to the caller (release with mp_free) and reset the buffer. */
 void *mp__buf_steal(struct mp__buf *b, size_t *len);
 
+/*
+ * struct mp__tls_buf: a thread's reusable buffer (a _Thread_local one,
+ * zero-initialised), released when the thread ends, so that threads that
+ * come and go do not each leave theirs behind. mp__tls_buf_use empties it
+ * for the next use and, the first time in a thread, registers it for that
+ * release: 0 or -ENOMEM.
+ */
+struct mp__tls_buf {
+	struct mp__buf b;
+	struct mp__tls_buf *next;   /* the thread's other registered buffers */
+	bool registered;
+};
+
+int mp__tls_buf_use(struct mp__tls_buf *t);
+
 static inline int
 mp__buf_append(struct mp__buf *b, const void *p, size_t n)
 {

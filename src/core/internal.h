@@ -7,6 +7,7 @@
 #include <mproc/error.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -38,6 +39,13 @@ char *mp__strdup(const char *s);
  * since the last call (counting starts at the first call).
  */
 MP_API unsigned long mp__alloc_fail_after(unsigned long n);
+/*
+ * Restrict that counting and failing to the allocations of one thread (a
+ * manager server's loop, while the test's own thread plays the client);
+ * NULL counts every thread again. Call it while that thread is not
+ * allocating.
+ */
+MP_API void mp__alloc_fail_only(const pthread_t *thread);
 
 /* Monotonic time and deadlines. A deadline of -1 means "forever". */
 int64_t mp__now_ns(void);

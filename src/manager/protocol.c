@@ -95,10 +95,9 @@ mp__mgr_exc_msg(enum mp__mgr_exc which, const char *fmt, ...)
 		msg = mp_str(big);
 		mp__free(big);
 	}
-	if (msg == NULL) {
-		return NULL;
-	}
-	return mp__mgr_exc(which, mp_tuple_of(1, msg));
+	/* A NULL args would mean (): an exception without its message. */
+	mp_obj_t *args = mp_tuple_of(1, msg);
+	return args == NULL ? NULL : mp__mgr_exc(which, args);
 }
 
 int

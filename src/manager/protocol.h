@@ -73,7 +73,7 @@ void mp__mgr_exc_names(enum mp__mgr_exc which, const char **module,
  * mp__mgr_exc: an exception instance of class which with args (a tuple,
  * stolen; NULL means ()), pickled as CPython pickles it (STACK_GLOBAL,
  * args, REDUCE, no state: every version loads that). NULL when memory
- * runs out.
+ * runs out. A caller that builds args checks it first: NULL is ().
  */
 mp_obj_t *mp__mgr_exc(enum mp__mgr_exc which, mp_obj_t *args);
 

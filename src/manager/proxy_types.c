@@ -2,6 +2,8 @@
 /* manager/proxy_types.c: typed proxy calls (Queue, list, dict, Lock ...). */
 #include "manager/client_int.h"
 
+#include <string.h>
+
 /*
  * Each wrapper sends what CPython's proxy class sends for the same call
  * (research notes §4), so it works against CPython's servers and ours,
@@ -233,13 +235,30 @@ mp_proxy_value_set(mp_proxy_t *v, const mp_obj_t *value)
 	return call(v, "set", args, plain_wait(v), -1, 0, -1, 0, NULL);
 }
 
+/*
+ * (name,) or (name, value) for a Namespace call: -EINVAL for a name that
+ * is not UTF-8, -ENOMEM when memory runs out (not the same failure).
+ */
+static int
+name_args(const char *name, const mp_obj_t *value, mp_obj_t **args)
+{
+	mp_obj_t *key = NULL;
+	int rv = mp_str_new(name, strlen(name), &key);
+	if (rv != 0) {
+		return rv;
+	}
+	*args = value != NULL ? ARGS(2, key, borrow(value)) : ARGS(1, key);
+	return *args == NULL ? -ENOMEM : 0;
+}
+
 int
 mp_proxy_ns_get(mp_proxy_t *ns, const char *name, mp_obj_t **out)
 {
 	MP_ASSERT(ns != NULL && name != NULL && out != NULL);
-	mp_obj_t *args = ARGS(1, mp_str(name));
-	if (args == NULL) {
-		return -EINVAL;
+	mp_obj_t *args = NULL;
+	int rv = name_args(name, NULL, &args);
+	if (rv != 0) {
+		return rv;
 	}
 	return call(ns, "__getattribute__", args, plain_wait(ns),
 	    MP__EXC_ATTRIBUTE, -ENOENT, -1, 0, out);
@@ -249,9 +268,10 @@ int
 mp_proxy_ns_set(mp_proxy_t *ns, const char *name, const mp_obj_t *value)
 {
 	MP_ASSERT(ns != NULL && name != NULL && value != NULL);
-	mp_obj_t *args = ARGS(2, mp_str(name), borrow(value));
-	if (args == NULL) {
-		return -EINVAL;
+	mp_obj_t *args = NULL;
+	int rv = name_args(name, value, &args);
+	if (rv != 0) {
+		return rv;
 	}
 	return call(ns, "__setattr__", args, plain_wait(ns), -1, 0, -1, 0,
 	    NULL);

@@ -318,6 +318,7 @@ mp_manager_server_close(mp_manager_server_t *s)
 	mp__mgr_reg_fini(s);
 out_fds:
 	mp__free(s->heap);
+	mp__free(s->spare);
 	close(s->epfd);
 	close(s->wakefd);
 	mp_obj_unref(s->address_obj);

@@ -487,9 +487,10 @@ request_step(struct mp_manager_server *s, struct mp__mgr_conn *c,
 		    "connection %llu (%s): bad request: %s: %s",
 		    (unsigned long long)c->id, c->client->key,
 		    mp_err_name(rv), why);
-		/* A clean refusal (a global we do not rebuild, a limit)
-		 * keeps the stream framed, as CPython keeps the channel; a
-		 * malformed pickle means the peer is not a manager client. */
+		/* A clean refusal (a global we do not rebuild, a limit, no
+		 * memory to decode it) keeps the stream framed, as CPython
+		 * keeps the channel; a malformed pickle means the peer is
+		 * not a manager client. */
 		char text[256];
 		snprintf(text, sizeof(text),
 		    "Traceback (most recent call last):\n"
@@ -499,7 +500,7 @@ request_step(struct mp_manager_server *s, struct mp__mgr_conn *c,
 		    mp_str(text)) != 0) {
 			return "cannot reply";
 		}
-		if (rv == MP_EFORBIDDEN || rv == MP_ELIMIT) {
+		if (rv == MP_EFORBIDDEN || rv == MP_ELIMIT || rv == -ENOMEM) {
 			if (c->state == MP__ST_ONESHOT) {
 				c->state = MP__ST_CLOSING;
 			}

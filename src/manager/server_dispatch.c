@@ -27,8 +27,11 @@ traceback_exc(const mp_obj_t *exc)
 	const mp_obj_t *args = mp_instance_args(exc);
 	if (args != NULL && mp_obj_len(args) == 1) {
 		mp_obj_t *a = mp_tuple_get(args, 0);
-		(void)(mp_obj_type(a) == MP_TYPE_STR ? mp_obj_str(a, &s) :
-		    mp_obj_repr(a, &s));
+		int rv = mp_obj_type(a) == MP_TYPE_STR ? mp_obj_str(a, &s) :
+		    mp_obj_repr(a, &s);
+		if (rv != 0) {
+			return NULL; /* not a traceback without its message */
+		}
 	}
 	mp_obj_t *t = traceback(mp_instance_name(exc) != NULL ?
 	    mp_instance_name(exc) : "Exception", s != NULL ? s : "");
@@ -81,11 +84,31 @@ wrap_proxy(struct mp_manager_server *s, struct mp__mgr_call *c)
 		return rv < 0 ? rv : -EINVAL;
 	}
 	mp__mgr_obj_incref(s, o, c->conn != NULL ? c->conn->client : NULL);
+	c->made = o;
 	c->kind = MP__MGR_PROXY;
 	c->result = mp_tuple_of(2, exposed_tuple(cls),
 	    mp__mgr_token(c->m->result_typeid, mp_obj_ref(s->address_obj),
 	    o->ident));
 	return c->result == NULL ? -ENOMEM : 0;
+}
+
+/* The reply that takes the reference c->made failed: give it back. */
+static void
+unmake(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	if (c->made != NULL) {
+		mp__mgr_obj_decref(s, c->made, c->conn != NULL ?
+		    c->conn->client : NULL);
+		c->made = NULL;
+	}
+}
+
+static mp_obj_t *
+failure_traceback(int rv)
+{
+	return traceback(rv == -EIDRM ? "ReferenceError" : rv == -ENOMEM ?
+	    "MemoryError" : "RuntimeError", rv == -EIDRM ? "the shared "
+	    "object was released while the call waited" : mp_strerror(rv));
 }
 
 /* Queue the reply of a finished call (rv as its handler returned). */
@@ -101,14 +124,23 @@ mp__mgr_reply_call(struct mp_manager_server *s, struct mp__mgr_call *c, int rv)
 	c->result = NULL;
 	if (rv != 0 || result == NULL) {
 		mp_obj_unref(result);
+		unmake(s, c);
 		kind = MP__MGR_TRACEBACK;
-		result = traceback(rv == -EIDRM ? "ReferenceError" :
-		    "RuntimeError", rv == -EIDRM ? "the shared object was "
-		    "released while the call waited" : mp_strerror(rv));
+		result = failure_traceback(rv != 0 ? rv : -ENOMEM);
 	}
-	if (mp__mgr_conn_reply(s, c->conn, kind, result) != 0) {
+	rv = mp__mgr_conn_reply(s, c->conn, kind, result);
+	if (rv != 0) {
+		unmake(s, c);
+	}
+	if (rv == -ENOMEM && kind != MP__MGR_TRACEBACK) {
+		/* No memory to encode the answer: say so, in fewer bytes. */
+		rv = mp__mgr_conn_reply(s, c->conn, MP__MGR_TRACEBACK,
+		    failure_traceback(rv));
+	}
+	if (rv != 0) {
 		c->conn->state = MP__ST_CLOSING;
 	}
+	c->made = NULL;
 }
 
 /* ---- Server functions (one-shot connections) ----------------------------- */
@@ -164,6 +196,7 @@ fn_create(struct mp_manager_server *s, struct mp__mgr_call *c)
 		}
 	}
 	mp__mgr_obj_incref(s, o, c->conn->client);
+	c->made = o;
 	return mp__mgr_ret(c, mp_tuple_of(2, mp_str(o->ident),
 	    exposed_tuple(o->cls)));
 }
@@ -305,6 +338,7 @@ server_function(struct mp_manager_server *s, struct mp__mgr_call *c,
 		}
 		if (name[0] == 'i') {
 			mp__mgr_obj_incref(s, o, c->conn->client);
+			c->made = o;
 		} else {
 			mp__mgr_obj_decref(s, o, c->conn->client);
 		}
@@ -431,14 +465,17 @@ mp__mgr_dispatch(struct mp_manager_server *s, struct mp__mgr_conn *conn,
 		    r.ident != NULL ? il : 4,
 		    r.ident != NULL ? r.ident : "None",
 		    (int)(r.method_len < 40 ? r.method_len : 40), r.method);
+		/* Server functions never wait; a method may, and must then
+		 * park without failing: its object may have changed. */
 		rv = oneshot ? server_function(s, &c, &r) :
-		    method_call(s, &c, &r);
+		    mp__mgr_park_reserve(s);
+		if (!oneshot && rv == 0) {
+			rv = method_call(s, &c, &r);
+		}
 	}
 	if (rv == MP__MGR_PARK) {
-		rv = mp__mgr_park(s, &c);
-		if (rv == 0) {
-			return 0; /* the parked copy owns req */
-		}
+		mp__mgr_park(s, &c);
+		return 0; /* the parked copy owns req */
 	}
 	mp__mgr_reply_call(s, &c, rv);
 	if (oneshot && conn->state == MP__ST_ONESHOT) {

@@ -177,6 +177,10 @@ struct mp__mgr_call {
 	bool flag;
 	enum mp__mgr_kind kind;
 	mp_obj_t *result;
+	/* A reference taken for the reply (create, incref, a proxy result):
+	 * given back when the reply cannot be sent, so the object lives
+	 * only if the client learned of it. */
+	struct mp__mgr_obj *made;
 	struct mp__mgr_call *wprev, *wnext;
 	size_t heap_i;
 };
@@ -215,6 +219,10 @@ struct mp_manager_server {
 	struct mp__mgr_call **heap;
 	size_t nheap;
 	size_t capheap;
+	/* Memory for the next parked call, reserved before a handler
+	 * runs: parking cannot then fail after the handler changed its
+	 * object (counted a Barrier party, released a Condition's lock). */
+	struct mp__mgr_call *spare;
 	uint8_t scratch[64 << 10];  /* read buffer shared by connections */
 };
 
@@ -272,8 +280,13 @@ void mp__mgr_call_cancel(struct mp_manager_server *s, struct mp__mgr_call *c);
 /* Fail every call parked on o (it is being destroyed). */
 void mp__mgr_obj_fail_waiters(struct mp_manager_server *s,
     struct mp__mgr_obj *o);
-/* Park the stack call c (copied to the heap). 0 or -ENOMEM. */
-int mp__mgr_park(struct mp_manager_server *s, struct mp__mgr_call *c);
+/*
+ * Reserve what parking one call needs (its heap copy, a timer slot), so
+ * that mp__mgr_park cannot fail afterwards. 0 or -ENOMEM.
+ */
+int mp__mgr_park_reserve(struct mp_manager_server *s);
+/* Park the stack call c (copied into the reserved memory). */
+void mp__mgr_park(struct mp_manager_server *s, struct mp__mgr_call *c);
 /* Queue the reply of a finished call (rv as its handler returned). */
 void mp__mgr_reply_call(struct mp_manager_server *s, struct mp__mgr_call *c,
     int rv);

@@ -202,8 +202,9 @@ heap_down(struct mp_manager_server *s, size_t i)
 	}
 }
 
+/* Room for one more entry in the timer heap. */
 static int
-heap_push(struct mp_manager_server *s, struct mp__mgr_call *c)
+heap_reserve(struct mp_manager_server *s)
 {
 	if (s->nheap == s->capheap) {
 		size_t ncap = s->capheap == 0 ? 64 : s->capheap * 2;
@@ -215,10 +216,17 @@ heap_push(struct mp_manager_server *s, struct mp__mgr_call *c)
 		s->heap = n;
 		s->capheap = ncap;
 	}
+	return 0;
+}
+
+/* After heap_reserve: cannot fail. */
+static void
+heap_push(struct mp_manager_server *s, struct mp__mgr_call *c)
+{
+	MP_ASSERT(s->nheap < s->capheap);
 	c->heap_i = s->nheap;
 	s->heap[s->nheap++] = c;
 	heap_up(s, c->heap_i);
-	return 0;
 }
 
 static void
@@ -258,11 +266,16 @@ wait_unlink(struct mp__mgr_call *c)
 }
 
 static void
-call_free(struct mp__mgr_call *c)
+call_free(struct mp_manager_server *s, struct mp__mgr_call *c)
 {
 	mp_obj_unref(c->req);
 	mp_obj_unref(c->result);
-	mp__free(c);
+	/* Kept as the next call's reserve. */
+	if (s->spare == NULL) {
+		s->spare = c;
+	} else {
+		mp__free(c);
+	}
 }
 
 static void
@@ -291,23 +304,33 @@ finish_parked(struct mp_manager_server *s, struct mp__mgr_call *c, int rv)
 	struct mp__mgr_conn *conn = c->conn;
 	mp__mgr_reply_call(s, c, rv);
 	conn->parked = NULL;
-	call_free(c);
+	call_free(s, c);
 	resume_later(s, conn);
 }
 
-/* Park a stack call: copy it to the heap and link it. */
 int
+mp__mgr_park_reserve(struct mp_manager_server *s)
+{
+	if (s->spare == NULL) {
+		s->spare = mp__malloc(sizeof(*s->spare));
+		if (s->spare == NULL) {
+			return -ENOMEM;
+		}
+	}
+	return heap_reserve(s);
+}
+
+/* Park a stack call: copy it to the reserve and link it. */
+void
 mp__mgr_park(struct mp_manager_server *s, struct mp__mgr_call *c)
 {
-	struct mp__mgr_call *h = mp__malloc(sizeof(*h));
-	if (h == NULL) {
-		return -ENOMEM;
-	}
+	struct mp__mgr_call *h = s->spare;
+	MP_ASSERT(h != NULL);
+	s->spare = NULL;
 	*h = *c;
 	h->heap_i = SIZE_MAX;
-	if (h->deadline >= 0 && heap_push(s, h) != 0) {
-		mp__free(h);
-		return -ENOMEM;
+	if (h->deadline >= 0) {
+		heap_push(s, h);
 	}
 	struct mp__mgr_obj *o = h->obj;
 	h->wnext = NULL;
@@ -319,7 +342,6 @@ mp__mgr_park(struct mp_manager_server *s, struct mp__mgr_call *c)
 	}
 	o->wait_tail = h;
 	c->conn->parked = h;
-	return 0;
 }
 
 /* Retry one parked call; true when it was answered. */
@@ -333,7 +355,9 @@ retry(struct mp_manager_server *s, struct mp__mgr_call *w)
 			/* The handler moved on to a wait without a deadline
 			 * (Condition.wait reacquiring its lock). */
 			heap_remove(s, w);
-			if (w->deadline >= 0 && heap_push(s, w) != 0) {
+			if (w->deadline >= 0 && heap_reserve(s) == 0) {
+				heap_push(s, w);
+			} else {
 				w->deadline = -1;
 			}
 		}
@@ -389,7 +413,7 @@ mp__mgr_call_cancel(struct mp_manager_server *s, struct mp__mgr_call *c)
 	if (o->cls->cancel != NULL) {
 		o->cls->cancel(c);
 	}
-	call_free(c);
+	call_free(s, c);
 	mp__mgr_obj_changed(s, o);
 }
 

@@ -375,6 +375,10 @@ barrier_getattr(struct mp__mgr_call *c)
 	}
 	struct barrier *b = c->obj->impl;
 	mp_obj_t *name = mp__mgr_arg(c, 0, "name");
+	if (name == NULL) {
+		return mp__mgr_errf(c, MP__EXC_TYPE, "__getattribute__() "
+		    "missing 1 required positional argument: 'name'");
+	}
 	if (mp__mgr_str_eq(name, "parties")) {
 		return mp__mgr_ret(c, mp_int(b->parties));
 	}

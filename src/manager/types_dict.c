@@ -75,8 +75,10 @@ check_key(struct mp__mgr_call *c, const mp_obj_t *k)
 static int
 key_error(struct mp__mgr_call *c, const mp_obj_t *k)
 {
-	return mp__mgr_err(c, mp__mgr_exc(MP__EXC_KEY,
-	    mp_tuple_of(1, mp_obj_ref((mp_obj_t *)k))));
+	/* Checked: a NULL args would make a KeyError without its key. */
+	mp_obj_t *args = mp_tuple_of(1, mp_obj_ref((mp_obj_t *)k));
+	return args == NULL ? -ENOMEM : mp__mgr_err(c,
+	    mp__mgr_exc(MP__EXC_KEY, args));
 }
 
 static int
@@ -452,7 +454,7 @@ static int
 it_create(struct mp__mgr_call *c, void **impl)
 {
 	mp_obj_t *src = mp__mgr_arg(c, 0, NULL);
-	enum mp_type t = mp_obj_type(src);
+	enum mp_type t = src == NULL ? MP_TYPE_NONE : mp_obj_type(src);
 	if (mp_obj_len(c->args) != 1 || (t != MP_TYPE_LIST &&
 	    t != MP_TYPE_TUPLE)) {
 		mp__mgr_errf(c, MP__EXC_TYPE, "Iterator wraps a sequence");

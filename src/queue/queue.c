@@ -14,9 +14,10 @@
  * A thread's reusable pickle buffer: a put encodes into it and copies the
  * bytes into the ring, so the put path allocates nothing once it has
  * grown. One that grew past KEEP_MAX for a large object is released after
- * that put, so a single huge message does not pin memory.
+ * that put, so a single huge message does not pin memory; the thread's
+ * end releases the rest.
  */
-static _Thread_local struct mp__buf tls_out;
+static _Thread_local struct mp__tls_buf tls_out;
 #define KEEP_MAX ((size_t)1 << 20)
 
 static size_t
@@ -185,14 +186,16 @@ mp_queue_put(mp_queue_t *q, const mp_obj_t *o, int64_t timeout_ms)
 	if (o == NULL) {
 		return -EINVAL;
 	}
-	tls_out.len = 0;
-	rv = mp__pickle_encode(&tls_out, o);
+	rv = mp__tls_buf_use(&tls_out);
 	if (rv == 0) {
-		rv = mp__queue_put_msg(q, MP__FMT_PICKLE, tls_out.data,
-		    tls_out.len, timeout_ms);
+		rv = mp__pickle_encode(&tls_out.b, o);
 	}
-	if (tls_out.cap > KEEP_MAX) {
-		mp__buf_fini(&tls_out);
+	if (rv == 0) {
+		rv = mp__queue_put_msg(q, MP__FMT_PICKLE, tls_out.b.data,
+		    tls_out.b.len, timeout_ms);
+	}
+	if (tls_out.b.cap > KEEP_MAX) {
+		mp__buf_fini(&tls_out.b);
 	}
 	return rv;
 }

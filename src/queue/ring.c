@@ -31,8 +31,9 @@
  */
 #define NOWAIT_LOCK_NS (1000000LL)
 
-/* A thread's reusable buffer for small messages a get copies out. */
-static _Thread_local struct mp__buf tls_in;
+/* A thread's reusable buffer for small messages a get copies out
+ * (released when the thread ends). */
+static _Thread_local struct mp__tls_buf tls_in;
 /* Messages above this are copied into a buffer of their own. */
 #define TLS_KEEP_MAX ((size_t)64 * 1024)
 
@@ -422,14 +423,14 @@ take_buffer(size_t len, bool own, uint8_t **buf, bool *owned)
 		*owned = true;
 		return *buf == NULL ? -ENOMEM : 0;
 	}
-	tls_in.len = 0;
-	if (tls_in.cap < len || tls_in.data == NULL) {
-		int rv = mp__buf_reserve(&tls_in, len > 0 ? len : 1);
-		if (rv != 0) {
-			return rv;
-		}
+	int rv = mp__tls_buf_use(&tls_in);
+	if (rv == 0 && (tls_in.b.cap < len || tls_in.b.data == NULL)) {
+		rv = mp__buf_reserve(&tls_in.b, len > 0 ? len : 1);
 	}
-	*buf = tls_in.data;
+	if (rv != 0) {
+		return rv;
+	}
+	*buf = tls_in.b.data;
 	*owned = false;
 	return 0;
 }

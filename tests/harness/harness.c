@@ -37,6 +37,46 @@ mp_test_setup(void)
 	scan_fds(open_before);
 }
 
+/*
+ * Kill and reap this process's children. A failed case ends its process
+ * without the cleanup it skipped; a child left running (a started
+ * manager's server) would then hold the runner's output pipe open and
+ * outlive the run.
+ */
+static void
+kill_children(void)
+{
+	DIR *d = opendir("/proc");
+	if (d == NULL) {
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[64];
+		char stat[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			continue;
+		}
+		ssize_t n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		stat[n > 0 ? n : 0] = '\0';
+		/* "pid (comm) state ppid": comm may hold spaces, so parse
+		 * after its closing parenthesis. */
+		char *rp = strrchr(stat, ')');
+		int ppid = 0;
+		char state;
+		if (rp != NULL && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 &&
+		    ppid == (int)getpid()) {
+			pid_t pid = (pid_t)atoi(e->d_name);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	closedir(d);
+}
+
 void
 mp_test_teardown(void)
 {
@@ -67,6 +107,7 @@ mp_test_teardown(void)
 	}
 	if (child_left || leaked >= 0) {
 		fflush(NULL);
+		kill_children();
 		_exit(99);
 	}
 }
@@ -206,13 +247,26 @@ void
 mp_test_spawn(const char *const argv[], struct mp_test_child *child)
 {
 	int in_p[2], out_p[2];
+	/*
+	 * "/proc/self/exe" is resolved here, not by execve: under valgrind
+	 * the kernel's link names valgrind's loader, while readlink gives
+	 * the test program (valgrind emulates it).
+	 */
+	char self[4096];
+	const char *path = argv[0];
+	if (strcmp(path, "/proc/self/exe") == 0) {
+		ssize_t n = readlink(path, self, sizeof(self) - 1);
+		cr_assert(n > 0);
+		self[n] = '\0';
+		path = self;
+	}
 	cr_assert(pipe2(in_p, O_CLOEXEC) == 0 && pipe2(out_p, O_CLOEXEC) == 0);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		dup2(in_p[0], 0);
 		dup2(out_p[1], 1);
-		execvp(argv[0], (char *const *)argv);
+		execvp(path, (char *const *)argv);
 		_exit(127);
 	}
 	close(in_p[0]);

@@ -125,6 +125,50 @@ int64_t mp_test_now_ms(void);
  */
 void mp_test_raise_nofile(unsigned long want);
 
+/*
+ * A counting allocator (alloc.c): mp_test_count_start installs it (call it
+ * first in the case, before the library allocates), mp_test_count_live
+ * tells how many blocks the library holds, mp_test_count_end restores
+ * malloc and fails the case unless every block was released.
+ */
+void mp_test_count_start(void);
+long mp_test_count_live(void);
+void mp_test_count_end(void);
+
+/*
+ * Allocation-failure sweeps: run an operation with its 1st allocation
+ * failing, then its 2nd, ... until a run does not reach the failing one:
+ *
+ *	struct mp_test_sweep s;
+ *	for (mp_test_sweep_start(&s, "what"); mp_test_sweep_next(&s);) {
+ *		... set up ...
+ *		mp_test_sweep_arm(&s);
+ *		int rv = operation();
+ *		mp_test_sweep_done(&s, rv, 0, 0);
+ *		... check the state, release what the run made ...
+ *	}
+ *
+ * mp_test_sweep_next moves to the next allocation, mp_test_sweep_arm
+ * makes it fail from now on; mp_test_sweep_done disarms the failure right
+ * after the operation (so set-up and checks allocate freely) and asserts
+ * that a run which reached the failure returned want, -ENOMEM or also (a
+ * documented error; 0 for none) with a message, and that a run which did
+ * not returned want. s.hit tells which. The number of allocations swept
+ * is printed on stderr when the sweep ends (unless what is NULL).
+ */
+#define MP_TEST_SWEEP_MAX 100000
+
+struct mp_test_sweep {
+	const char *what;
+	unsigned long n;   /* the allocation failing in this run */
+	bool hit;          /* the run reached it */
+};
+
+void mp_test_sweep_start(struct mp_test_sweep *s, const char *what);
+bool mp_test_sweep_next(struct mp_test_sweep *s);
+void mp_test_sweep_arm(struct mp_test_sweep *s);
+int mp_test_sweep_done(struct mp_test_sweep *s, int rv, int want, int also);
+
 /* Path of a file in the source tree or the build tree (static buffer). */
 const char *mp_test_src(const char *rel);
 const char *mp_test_bin(const char *rel);
