@@ -211,7 +211,8 @@ joined(struct room_chat *c, const mp_obj_t *r)
 	chat_say("joined room %s at %s as %s\n", c->room_name,
 	    c->s.o->address, c->s.name);
 	if (mp_obj_len(h) > 0) {
-		chat_say("the last %zu messages:\n", mp_obj_len(h));
+		chat_say("the last %zu message%s:\n", mp_obj_len(h),
+		    mp_obj_len(h) == 1 ? "" : "s");
 	}
 	bool ok = true;
 	for (size_t i = 0; ok && i < mp_obj_len(h); i++) {
