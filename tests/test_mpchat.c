@@ -412,6 +412,21 @@ Test(mpchat, one_server_serves_one_conversation_after_another)
 	stop_server(&srv);
 }
 
+Test(mpchat, seats_of_the_dead_are_given_back)
+{
+	struct mp_test_child srv, a, b;
+	start_server("127.0.0.1:0", &srv);
+	seat_two(&a, &b);
+	/* Both die before either notices the other's death. */
+	cr_assert_eq(kill(a.pid, SIGKILL), 0);
+	cr_assert_eq(kill(b.pid, SIGKILL), 0);
+	expect_exit(&a, -SIGKILL);
+	expect_exit(&b, -SIGKILL);
+	seat_pair(&a, "carl", &b, "dave");
+	short_conversation(&a, "carl", &b, "dave");
+	stop_server(&srv);
+}
+
 Test(mpchat, signal_leaves_the_chat)
 {
 	struct mp_test_child srv, ana, bob;

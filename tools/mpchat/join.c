@@ -3,6 +3,7 @@
 #include "mpchat.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +30,10 @@
  *   of its own clock is gone (its seat is then given back for it), one
  *   whose seat holds somebody else has left. A dead server makes the next
  *   call fail at once.
+ * - A newcomer who finds both seats taken watches their heartbeats: a
+ *   seat whose holder died without giving it back (killed alone, or after
+ *   its partner left) is given back after CHAT_DEAD_MS, so no death blocks
+ *   the server.
  */
 #define TICK_MS 500
 
@@ -163,6 +168,20 @@ entry(const mp_obj_t *snap, mp_obj_t *key)
 	return v;
 }
 
+/* seats["hbN"] in a copy of the seats: -1 when absent, -2 when no int. */
+static int64_t
+beat_of(const mp_obj_t *snap, int seat)
+{
+	char key[16];
+	snprintf(key, sizeof(key), "hb%d", seat);
+	int64_t beat = -1;
+	const mp_obj_t *v = entry(snap, mp_str(key));
+	if (v != NULL && mp_int_value(v, &beat) != 0) {
+		beat = -2;
+	}
+	return beat;
+}
+
 /* What a copy of the seats says about my seat and the partner's. */
 static int
 check_seats(struct chat *c, const mp_obj_t *snap, int64_t now)
@@ -184,13 +203,7 @@ check_seats(struct chat *c, const mp_obj_t *snap, int64_t now)
 		chat_say("%s left the chat\n", c->partner);
 		return CHAT_EXIT_OK;
 	}
-	char key[16];
-	snprintf(key, sizeof(key), "hb%d", 3 - c->seat);
-	int64_t beat = -1;
-	const mp_obj_t *v = entry(snap, mp_str(key));
-	if (v != NULL && mp_int_value(v, &beat) != 0) {
-		beat = -2;
-	}
+	int64_t beat = beat_of(snap, 3 - c->seat);
 	if (beat != c->partner_beat) {
 		c->partner_beat = beat;
 		c->partner_seen = now;
@@ -486,6 +499,75 @@ try_seat(struct chat *c, int seat, mp_obj_t **holder)
 }
 
 /*
+ * Both seats are taken, by holders who beat every TICK_MS while they
+ * live. Watch the heartbeats until both have moved (the chat is full:
+ * returns 1) or one has not for CHAT_DEAD_MS: its holder died without
+ * giving its seat back (killed alone, or after its partner left), and the
+ * seat is given back for it (returns 0: try again, as when a seat changes
+ * hands meanwhile). Or a call's error.
+ */
+static int
+free_dead_seat(struct chat *c, mp_obj_t *const holders[2])
+{
+	int64_t first[2] = { 0, 0 };
+	bool moved[2] = { false, false };
+	int64_t start = chat_now_ms();
+	for (int look = 0;; look++) {
+		mp_obj_t *snap = NULL;
+		int rv = mp_proxy_getvalue(c->s.seats, &snap);
+		bool changed = false;
+		for (int i = 0; rv == 0 && i < 2; i++) {
+			const mp_obj_t *h = entry(snap, mp_int(i + 1));
+			changed = changed || h == NULL ||
+			    !mp_obj_equal(h, holders[i]);
+			int64_t beat = beat_of(snap, i + 1);
+			moved[i] = moved[i] || (look > 0 && beat != first[i]);
+			first[i] = look == 0 ? beat : first[i];
+		}
+		mp_obj_unref(snap);
+		if (rv != 0 || changed) {
+			return rv;
+		}
+		if (moved[0] && moved[1]) {
+			return 1;
+		}
+		if (chat_now_ms() - start >= CHAT_DEAD_MS) {
+			for (int i = 0; i < 2; i++) {
+				if (!moved[i]) {
+					free_seat(c, i + 1, holders[i]);
+				}
+			}
+			return 0;
+		}
+		/* The holders' state is on the server: look again later. */
+		poll(NULL, 0, TICK_MS);
+	}
+}
+
+/* Take seat 1, else seat 2: 0 with c->seat set, or holders and *taken
+ * (seat 1 is held under my name) told, or a call's error. */
+static int
+try_seats(struct chat *c, mp_obj_t *holders[2], bool *taken)
+{
+	int rv = 0;
+	for (int seat = 1; rv == 0 && seat <= 2 && c->seat == 0 && !*taken;
+	    seat++) {
+		rv = try_seat(c, seat, &holders[seat - 1]);
+		if (rv == 0 && mp_obj_equal(holders[seat - 1], c->token)) {
+			c->seat = seat;
+		} else if (rv == 0) {
+			/* Two of one name would leave both unsure who
+			 * speaks: refuse before taking seat 2. */
+			const mp_obj_t *n = mp_tuple_get(holders[seat - 1], 0);
+			*taken = mp_obj_type(holders[seat - 1]) ==
+			    MP_TYPE_TUPLE && mp_obj_type(n) == MP_TYPE_STR &&
+			    strcmp(mp_str_data(n, NULL), c->s.name) == 0;
+		}
+	}
+	return rv;
+}
+
+/*
  * Take seat 1, else seat 2 (see the top of this file). On success seat 2
  * learns its partner from seat 1's token. Returns CHAT_GOING or the exit
  * status (the chat is full, the name taken, the server lost).
@@ -500,19 +582,20 @@ claim_seat(struct chat *c)
 	mp_obj_t *holders[2] = { NULL, NULL };
 	int rv = c->token == NULL ? -ENOMEM : 0;
 	bool taken = false;
-	for (int seat = 1; rv == 0 && seat <= 2 && c->seat == 0 && !taken;
-	    seat++) {
-		rv = try_seat(c, seat, &holders[seat - 1]);
-		if (rv == 0 && mp_obj_equal(holders[seat - 1], c->token)) {
-			c->seat = seat;
-		} else if (rv == 0) {
-			/* Two of one name would leave both unsure who
-			 * speaks: refuse before taking seat 2. */
-			const mp_obj_t *n = mp_tuple_get(holders[seat - 1], 0);
-			taken = mp_obj_type(holders[seat - 1]) ==
-			    MP_TYPE_TUPLE && mp_obj_type(n) == MP_TYPE_STR &&
-			    strcmp(mp_str_data(n, NULL), c->s.name) == 0;
+	/* A third try finds the seats as the second left them. */
+	for (int tries = 0; rv == 0 && tries < 3; tries++) {
+		rv = try_seats(c, holders, &taken);
+		if (rv != 0 || c->seat != 0 || taken || tries == 2) {
+			break;
 		}
+		rv = free_dead_seat(c, holders);
+		if (rv != 0) {
+			rv = rv > 0 ? 0 : rv;
+			break;
+		}
+		mp_obj_unref(holders[0]);
+		mp_obj_unref(holders[1]);
+		holders[0] = holders[1] = NULL;
 	}
 	char *names[2] = { NULL, NULL };
 	int status = CHAT_GOING;

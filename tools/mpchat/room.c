@@ -346,6 +346,9 @@ entries_after(const struct room *r, int64_t after)
 {
 	mp_obj_t *l = mp_list_new();
 	int64_t first = r->seq - ROOM_LOG + 1;
+	if (after > r->seq) {
+		after = r->seq; /* nothing newer; and after + 1 stays exact */
+	}
 	if (l != NULL && after + 1 < first) {
 		char missed[24];
 		snprintf(missed, sizeof(missed), "%lld",

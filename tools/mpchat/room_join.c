@@ -56,7 +56,8 @@ failed(struct room_chat *c, int rv, mp_obj_t *exc)
 		mp_obj_unref(c->token);
 		c->token = NULL;
 		chat_say("you were dropped from room %s (no sign of life for "
-		    "%d s); the chat ends\n", c->room_name, CHAT_DEAD_MS / 1000);
+		    "%d s); the chat ends\n", c->room_name,
+		    CHAT_DEAD_MS / 1000);
 		rv = CHAT_EXIT_LOST;
 	} else if (rv == MP_EREMOTEERR) {
 		chat_say("the server refused: %s; the chat ends\n",
@@ -204,7 +205,8 @@ joined(struct room_chat *c, const mp_obj_t *r)
 	if (mp_obj_type(r) != MP_TYPE_TUPLE || mp_obj_len(r) != 4 ||
 	    mp_int_value(mp_tuple_get(r, 0), &token) != 0 ||
 	    mp_int_value(mp_tuple_get(r, 1), &c->after) != 0 ||
-	    mp_obj_type(h) != MP_TYPE_LIST || mp_obj_type(names) != MP_TYPE_LIST) {
+	    mp_obj_type(h) != MP_TYPE_LIST ||
+	    mp_obj_type(names) != MP_TYPE_LIST) {
 		return false;
 	}
 	c->token = mp_obj_ref(mp_tuple_get(r, 0));

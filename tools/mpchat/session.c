@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* session.c: what every participant does: connect, show, read lines, and tell a dead server from a restarted one. */
+/* session.c: what every participant does: connect, show, read lines, tell a restarted server. */
 #include "mpchat.h"
 
 #include <errno.h>
