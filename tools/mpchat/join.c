@@ -281,10 +281,9 @@ on_join(struct chat *c, const char *who, const char *text, char *w)
 		mp_free(w);
 		return chat_lost(&c->s, rv);
 	}
-	const mp_obj_t *hname = mp_tuple_get(holder, 0);
-	if (mp_obj_type(holder) != MP_TYPE_TUPLE ||
-	    mp_obj_type(hname) != MP_TYPE_STR ||
-	    strcmp(mp_str_data(hname, NULL), who) != 0) {
+	/* mp_str_data is NULL for what is no str (or no holder). */
+	const char *hname = mp_str_data(mp_tuple_get(holder, 0), NULL);
+	if (hname == NULL || strcmp(hname, who) != 0) {
 		mp_obj_unref(holder);
 		mp_free(w);
 		return CHAT_GOING;
@@ -478,12 +477,11 @@ free_quit(void *u)
 static char *
 holder_name(const mp_obj_t *holder)
 {
-	if (mp_obj_type(holder) != MP_TYPE_TUPLE || mp_obj_len(holder) < 1 ||
-	    mp_obj_type(mp_tuple_get(holder, 0)) != MP_TYPE_STR) {
-		return chat_escape("someone", 7, CHAT_MAX_NAME);
-	}
 	size_t len;
 	const char *s = mp_str_data(mp_tuple_get(holder, 0), &len);
+	if (s == NULL) {
+		return chat_escape("someone", 7, CHAT_MAX_NAME);
+	}
 	return chat_escape(s, len, CHAT_MAX_NAME);
 }
 
@@ -558,10 +556,9 @@ try_seats(struct chat *c, mp_obj_t *holders[2], bool *taken)
 		} else if (rv == 0) {
 			/* Two of one name would leave both unsure who
 			 * speaks: refuse before taking seat 2. */
-			const mp_obj_t *n = mp_tuple_get(holders[seat - 1], 0);
-			*taken = mp_obj_type(holders[seat - 1]) ==
-			    MP_TYPE_TUPLE && mp_obj_type(n) == MP_TYPE_STR &&
-			    strcmp(mp_str_data(n, NULL), c->s.name) == 0;
+			const char *n = mp_str_data(
+			    mp_tuple_get(holders[seat - 1], 0), NULL);
+			*taken = n != NULL && strcmp(n, c->s.name) == 0;
 		}
 	}
 	return rv;
@@ -646,12 +643,9 @@ announce(struct chat *c)
 			return chat_lost(&c->s, rv);
 		}
 	}
-	mp_obj_t *nonce = mp_obj_ref(mp_tuple_get(c->partner_token, 1));
-	if (mp_obj_type(nonce) != MP_TYPE_STR) {
-		mp_obj_unref(nonce);
-		nonce = mp_str("");
-	}
-	int rv = send_msg(c, "join", nonce);
+	const char *nonce = mp_str_data(mp_tuple_get(c->partner_token, 1),
+	    NULL);
+	int rv = send_msg(c, "join", mp_str(nonce != NULL ? nonce : ""));
 	return rv == 0 ? CHAT_GOING : chat_lost(&c->s, rv);
 }
 

@@ -25,15 +25,18 @@ struct room_chat {
 static const char *
 exc_message(const mp_obj_t *exc)
 {
-	const mp_obj_t *a = mp_obj_type(exc) == MP_TYPE_INSTANCE ?
+	const mp_obj_t *a = exc != NULL &&
+	    mp_obj_type(exc) == MP_TYPE_INSTANCE ?
 	    mp_tuple_get(mp_instance_args(exc), 0) : NULL;
-	return mp_obj_type(a) == MP_TYPE_STR ? mp_str_data(a, NULL) : "";
+	const char *msg = mp_str_data(a, NULL);
+	return msg != NULL ? msg : "";
 }
 
 static bool
 raised(int rv, const mp_obj_t *exc, const char *cls)
 {
-	return rv == MP_EREMOTEERR && mp_obj_type(exc) == MP_TYPE_INSTANCE &&
+	return rv == MP_EREMOTEERR && exc != NULL &&
+	    mp_obj_type(exc) == MP_TYPE_INSTANCE &&
 	    strcmp(mp_instance_name(exc), cls) == 0;
 }
 
@@ -289,6 +292,7 @@ chat_room_join(const struct chat_opts *o, const char *name, const char *room)
 	}
 	/* Whatever ended the chat, the others read that I left. */
 	part(&c);
+	mp_obj_unref(c.token);
 	chat_close(&c.s, &c.room, 1);
 	return rv;
 }
