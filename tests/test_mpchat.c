@@ -1,130 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /* test_mpchat.c: the mpchat program: turns, refusals, and what ends a chat. */
-#include "harness/harness.h"
+#include "helpers/mpchat.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 
 MP_TEST_SUITE(mpchat);
 
-/* A prompt alone on its line: news came before anything was typed. */
-static bool
-is_prompt(const char *line, ssize_t n)
-{
-	return n >= 5 && line[0] == '[' && strcmp(line + n - 4, "] > ") == 0;
-}
-
-/* Failure guards only: every step waits for a line the program prints. */
-#define WAIT_MS 60000
-#define KEY "chat-test-key"
-#define LINE_MAX_TEST 16384
-
-static char addr[512];
-
-static const char *
-mpchat(void)
-{
-	static char path[4096];
-	snprintf(path, sizeof(path), "%s", mp_test_bin("bin/mpchat"));
-	return path;
-}
-
-/* `mpchat serve --listen listen`; addr gets the address it prints. */
+/* a takes seat 1, then b seat 2; both wait for a's first line. */
 static void
-start_server_with(const char *listen, const char *opt,
-    struct mp_test_child *srv)
+seat_pair(struct mp_test_child *a, const char *an, struct mp_test_child *b,
+    const char *bn)
 {
-	setenv("MPROC_AUTHKEY", KEY, 1);
-	const char *argv[] = { mpchat(), "serve", "--listen", listen, opt,
-		NULL };
-	mp_test_spawn(argv, srv);
-	ssize_t n = mp_test_read_line(srv->out_fd, addr, sizeof(addr), WAIT_MS);
-	cr_assert(n > 0, "mpchat serve printed no address");
-}
-
-static void
-start_server(const char *listen, struct mp_test_child *srv)
-{
-	start_server_with(listen, NULL, srv);
-}
-
-static void
-stop_server(struct mp_test_child *srv)
-{
-	cr_assert_eq(kill(srv->pid, SIGTERM), 0);
-	int st = mp_test_wait(srv, WAIT_MS);
-	cr_assert_eq(st, 0, "mpchat serve exited with %d", st);
-}
-
-static void
-join(const char *name, struct mp_test_child *ch)
-{
-	const char *argv[] = { mpchat(), "join", name, "--connect", addr,
-		NULL };
-	mp_test_spawn(argv, ch);
-}
-
-static void
-expect_line(struct mp_test_child *ch, const char *want)
-{
-	static char line[LINE_MAX_TEST];
-	ssize_t n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
-	cr_assert(n >= 0, "no line from pid %d, expected \"%s\"", (int)ch->pid,
-	    want);
-	cr_assert_str_eq(line, want);
-}
-
-/*
- * A line that starts with prefix (the rest names an error). A prompt
- * before it is skipped: whether the news comes before or after the
- * prompt is the race the test provokes.
- */
-static void
-expect_prefix(struct mp_test_child *ch, const char *prefix)
-{
-	static char line[LINE_MAX_TEST];
-	ssize_t n;
-	do {
-		n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
-	} while (n >= 0 && is_prompt(line, n));
-	cr_assert(n >= 0, "no line, expected \"%s...\"", prefix);
-	cr_assert(strncmp(line, prefix, strlen(prefix)) == 0,
-	    "got \"%s\", expected \"%s...\"", line, prefix);
-}
-
-static void
-type(struct mp_test_child *ch, const char *text)
-{
-	size_t len = strlen(text);
-	cr_assert_eq(write(ch->in_fd, text, len), (ssize_t)len);
-	cr_assert_eq(write(ch->in_fd, "\n", 1), 1);
-}
-
-static void
-expect_exit(struct mp_test_child *ch, int want)
-{
-	int st = mp_test_wait(ch, WAIT_MS);
-	cr_assert_eq(st, want, "exit status %d, expected %d", st, want);
+	char want[600];
+	join(an, a);
+	snprintf(want, sizeof(want), "joined the chat at %s as %s (seat 1)",
+	    addr, an);
+	expect_line(a, want);
+	expect_line(a, "waiting for a partner...");
+	join(bn, b);
+	snprintf(want, sizeof(want), "joined the chat at %s as %s (seat 2)",
+	    addr, bn);
+	expect_line(b, want);
+	snprintf(want, sizeof(want), "chatting with %s; %s writes first", an,
+	    an);
+	expect_line(b, want);
+	snprintf(want, sizeof(want), "waiting for %s...", an);
+	expect_line(b, want);
+	snprintf(want, sizeof(want), "%s joined the chat; you write first", bn);
+	expect_line(a, want);
 }
 
 /* ana takes seat 1, then bob seat 2; both wait for ana's first line. */
 static void
 seat_two(struct mp_test_child *ana, struct mp_test_child *bob)
 {
-	char want[600];
-	join("ana", ana);
-	snprintf(want, sizeof(want), "joined the chat at %s as ana (seat 1)",
-	    addr);
-	expect_line(ana, want);
-	expect_line(ana, "waiting for a partner...");
-	join("bob", bob);
-	snprintf(want, sizeof(want), "joined the chat at %s as bob (seat 2)",
-	    addr);
-	expect_line(bob, want);
-	expect_line(bob, "chatting with ana; ana writes first");
-	expect_line(bob, "waiting for ana...");
-	expect_line(ana, "bob joined the chat; you write first");
+	seat_pair(ana, "ana", bob, "bob");
 }
 
 /* One line from `from` (whose name is fname) to `to`, both transcripts. */
@@ -140,6 +51,20 @@ exchange(struct mp_test_child *from, const char *fname,
 	expect_line(from, want);
 	snprintf(want, sizeof(want), "%s: %s", fname, text);
 	expect_line(to, want);
+}
+
+/* b, a's partner, is killed: a notices and ends with status 1. */
+static void
+partner_killed(struct mp_test_child *a, struct mp_test_child *b,
+    const char *bn)
+{
+	char want[200];
+	cr_assert_eq(kill(b->pid, SIGKILL), 0);
+	expect_exit(b, -SIGKILL);
+	snprintf(want, sizeof(want), "%s is gone (no sign of life for 4 s); "
+	    "the chat ends", bn);
+	expect_news(a, want);
+	expect_exit(a, 1);
 }
 
 Test(mpchat, help)
@@ -201,22 +126,6 @@ Test(mpchat, end_of_input_over_a_unix_socket)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
-/* Run `mpchat join name` to its end; returns the status, *err stderr. */
-static int
-join_once(const char *name, const char *const extra[], char **err)
-{
-	const char *argv[16] = { mpchat(), "join", name, "--connect", addr };
-	size_t n = 5;
-	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
-		argv[n++] = extra[i];
-	}
-	argv[n] = NULL;
-	char *out = NULL;
-	int st = mp_test_run(argv, NULL, 0, &out, NULL, err);
-	free(out);
-	return st;
-}
-
 Test(mpchat, third_participant_and_taken_name_refused)
 {
 	struct mp_test_child srv, ana, bob;
@@ -275,10 +184,7 @@ Test(mpchat, peer_killed_while_the_other_waits)
 	start_server("127.0.0.1:0", &srv);
 	seat_two(&ana, &bob);
 	exchange(&ana, "ana", &bob, "bob", "hello");
-	cr_assert_eq(kill(bob.pid, SIGKILL), 0);
-	expect_exit(&bob, -SIGKILL);
-	expect_line(&ana, "bob is gone (no sign of life for 4 s); the chat ends");
-	expect_exit(&ana, 1);
+	partner_killed(&ana, &bob, "bob");
 	stop_server(&srv);
 }
 
@@ -287,12 +193,8 @@ Test(mpchat, peer_killed_while_the_other_types)
 	struct mp_test_child srv, ana, bob;
 	start_server("127.0.0.1:0", &srv);
 	seat_two(&ana, &bob);
-	cr_assert_eq(kill(bob.pid, SIGKILL), 0);
-	expect_exit(&bob, -SIGKILL);
 	/* ana's prompt is out, with no line typed; the news follows it. */
-	expect_prefix(&ana, "bob is gone (no sign of life for 4 s); the chat "
-	    "ends");
-	expect_exit(&ana, 1);
+	partner_killed(&ana, &bob, "bob");
 	stop_server(&srv);
 }
 
@@ -307,19 +209,6 @@ Test(mpchat, server_killed_both_end)
 	expect_prefix(&bob, "the chat server is gone (");
 	expect_exit(&ana, 1);
 	expect_exit(&bob, 1);
-}
-
-/* Like expect_line, skipping prompts that news interrupted. */
-static void
-expect_news(struct mp_test_child *ch, const char *want)
-{
-	static char line[LINE_MAX_TEST];
-	ssize_t n;
-	do {
-		n = mp_test_read_line(ch->out_fd, line, sizeof(line), WAIT_MS);
-	} while (n >= 0 && is_prompt(line, n));
-	cr_assert(n >= 0, "no line, expected \"%s\"", want);
-	cr_assert_str_eq(line, want);
 }
 
 Test(mpchat, bad_input_rejected_or_escaped)
@@ -351,18 +240,6 @@ Test(mpchat, bad_input_rejected_or_escaped)
 	expect_exit(&ana, 0);
 	expect_exit(&bob, 0);
 	stop_server(&srv);
-}
-
-/* The first CPython the harness found, for tests that need only one. */
-static const struct mp_test_python *
-one_python(void)
-{
-	const struct mp_test_python *pys;
-	size_t n = mp_test_pythons(&pys);
-	if (n == 0) {
-		cr_skip_test("no CPython found");
-	}
-	return &pys[0];
 }
 
 Test(mpchat, hostile_peer_cannot_break_a_participant)
@@ -489,5 +366,95 @@ Test(mpchat, free_order_both_write_when_they_like)
 	expect_news(&ana, "bob left the chat");
 	expect_exit(&ana, 0);
 	expect_exit(&bob, 0);
+	stop_server(&srv);
+}
+
+/* a (seat 1) sends b one line and quits: both end with status 0. */
+static void
+short_conversation(struct mp_test_child *a, const char *an,
+    struct mp_test_child *b, const char *bn)
+{
+	char want[200];
+	exchange(a, an, b, bn, "one line");
+	exchange(b, bn, a, an, "one answer");
+	type(a, "/quit");
+	snprintf(want, sizeof(want), "[%s, your turn] > /quit", an);
+	expect_line(a, want);
+	expect_line(a, "you left the chat");
+	snprintf(want, sizeof(want), "%s left the chat", an);
+	expect_line(b, want);
+	expect_exit(a, 0);
+	expect_exit(b, 0);
+}
+
+Test(mpchat, one_server_serves_one_conversation_after_another)
+{
+	struct mp_test_child srv, a, b;
+	start_server("127.0.0.1:0", &srv);
+	seat_pair(&a, "ana", &b, "bob");
+	short_conversation(&a, "ana", &b, "bob");
+	/* Ended by seat 2's end of input. */
+	seat_pair(&a, "carl", &b, "dave");
+	exchange(&a, "carl", &b, "dave", "hi dave");
+	close(b.in_fd);
+	b.in_fd = -1;
+	expect_line(&b, "[dave, your turn] > ");
+	expect_line(&b, "you left the chat");
+	expect_line(&a, "dave left the chat");
+	expect_exit(&a, 0);
+	expect_exit(&b, 0);
+	/* Ended by a death: the survivor gives both seats back. */
+	seat_pair(&a, "eve", &b, "fay");
+	exchange(&a, "eve", &b, "fay", "are you there?");
+	partner_killed(&a, &b, "fay");
+	seat_pair(&a, "gus", &b, "hal");
+	short_conversation(&a, "gus", &b, "hal");
+	stop_server(&srv);
+}
+
+Test(mpchat, seats_of_the_dead_are_given_back)
+{
+	struct mp_test_child srv, a, b;
+	start_server("127.0.0.1:0", &srv);
+	seat_two(&a, &b);
+	/* Both die before either notices the other's death. */
+	cr_assert_eq(kill(a.pid, SIGKILL), 0);
+	cr_assert_eq(kill(b.pid, SIGKILL), 0);
+	expect_exit(&a, -SIGKILL);
+	expect_exit(&b, -SIGKILL);
+	seat_pair(&a, "carl", &b, "dave");
+	short_conversation(&a, "carl", &b, "dave");
+	stop_server(&srv);
+}
+
+Test(mpchat, signal_leaves_the_chat)
+{
+	struct mp_test_child srv, ana, bob;
+	start_server("127.0.0.1:0", &srv);
+	seat_two(&ana, &bob);
+	/* bob waits for ana's line: SIGINT (Ctrl-C) is his /quit. */
+	cr_assert_eq(kill(bob.pid, SIGINT), 0);
+	expect_line(&bob, "you left the chat");
+	expect_exit(&bob, 0);
+	expect_news(&ana, "bob left the chat");
+	expect_exit(&ana, 0);
+	stop_server(&srv);
+}
+
+Test(mpchat, server_restarted_participants_told)
+{
+	struct mp_test_child old, srv, ana, bob;
+	start_server("127.0.0.1:0", &old);
+	seat_two(&ana, &bob);
+	exchange(&ana, "ana", &bob, "bob", "before the restart");
+	restart_server(&old, &srv, &ana, &bob);
+	resume(&ana, &bob);
+	expect_news(&ana, RESTARTED);
+	expect_news(&bob, RESTARTED);
+	expect_exit(&ana, 1);
+	expect_exit(&bob, 1);
+	/* The new server serves a new conversation, undisturbed. */
+	seat_pair(&ana, "carl", &bob, "dave");
+	short_conversation(&ana, "carl", &bob, "dave");
 	stop_server(&srv);
 }

@@ -17,7 +17,7 @@ assert seats.setdefault(2, (name, 'x')) == (name, 'x')
 to_ana, mine = m.get_inbox1(), m.get_inbox2()
 beats = iter(range(1, 1 << 30))
 seats['hb2'] = next(beats)
-to_ana.put(('join', name, ''))
+to_ana.put(('join', name, seats[1][1]))  # ana's nonce: a join for her
 print(mine.get(timeout=60)[2], flush=True)
 for msg in (42, ('say', 1, 2), ('say', name, 'x' * 100000),
             ('say', name, '\x1b]0;pwned\x07\u202eevil\x9b\U0001F600'),

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static mp_manager_server_t *server;
 
@@ -14,27 +16,32 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: mpchat serve [--listen ADDRESS] [--free] [options]\n"
-	    "       mpchat join NAME [--connect ADDRESS] [options]\n"
+	    "       mpchat join NAME [--connect ADDRESS] [--room ROOM] "
+	    "[options]\n"
 	    "\n"
-	    "A chat between two people through a manager server (the\n"
-	    "lecture's BaseManager exercise): turns alternate, the first to\n"
-	    "join writes first. Type /quit (or end the input) to leave.\n"
+	    "A chat through a manager server (the lecture's BaseManager\n"
+	    "exercise): two people whose turns alternate, the first to join\n"
+	    "writing first; or, with --room, any number who write whenever\n"
+	    "they like. Type /quit (or end the input) to leave.\n"
 	    "\n"
-	    "  --listen ADDRESS       serve: HOST:PORT, :PORT or a Unix socket\n"
-	    "                         path (default " CHAT_DEFAULT_ADDRESS ")\n"
+	    "  --listen ADDRESS       serve: HOST:PORT, :PORT or a Unix\n"
+	    "                         socket path (default "
+	    CHAT_DEFAULT_ADDRESS ")\n"
 	    "  --free                 serve: no turns, both write whenever\n"
 	    "                         they like\n"
 	    "  --connect ADDRESS      join: the server's address (same forms,\n"
 	    "                         default " CHAT_DEFAULT_ADDRESS ")\n"
+	    "  --room ROOM            join: the room ROOM (made on the first\n"
+	    "                         join), where everyone reads one order\n"
 	    "  --authkey-file FILE    read the authkey from FILE (all bytes)\n"
 	    "                         default: $MPROC_AUTHKEY\n"
 	    "  -v, --verbose          serve: log connections on stderr\n"
 	    "  -h, --help             this text\n"
 	    "\n"
 	    "serve prints the address it listens on when ready and stops on\n"
-	    "SIGINT or SIGTERM. Exit status of join: 0 the conversation ended,\n"
-	    "1 the server or the partner was lost, 2 usage, 3 the chat is\n"
-	    "full or the name taken.\n", f);
+	    "SIGINT or SIGTERM. Exit status of join: 0 the conversation ended\n"
+	    "or you left, 1 the server or the partner was lost, 2 usage, 3\n"
+	    "the chat or room is full or the name taken.\n", f);
 }
 
 static int
@@ -87,6 +94,60 @@ on_signal(int sig)
 	mp_manager_server_shutdown(server);
 }
 
+/*
+ * The seats dict's first content, as the arguments of its constructor:
+ * the server's identity, new at each start, by which participants tell a
+ * restarted server from theirs, and {"mode": "free"} for a free-order
+ * chat: both participants read how the chat goes from there.
+ */
+static mp_obj_t *
+initial_seats(bool free_order)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char id[64];
+	snprintf(id, sizeof(id), "%ld-%lld.%09ld", (long)getpid(),
+	    (long long)ts.tv_sec, (long)ts.tv_nsec);
+	mp_obj_t *d = mp_dict_new();
+	int rv = d == NULL ? -ENOMEM : mp_dict_set(d, mp_str("server"),
+	    mp_str(id));
+	if (rv == 0 && free_order) {
+		rv = mp_dict_set(d, mp_str("mode"), mp_str("free"));
+	}
+	if (rv != 0) {
+		mp_obj_unref(d);
+		return NULL;
+	}
+	return mp_tuple_of(1, d);
+}
+
+/* The lecture's get_queue, three times, and the rooms' typeid. */
+static int
+register_all(const mp_obj_t *seats_args)
+{
+	static const char *const shared[][2] = {
+		{ CHAT_INBOX1, "Queue" },
+		{ CHAT_INBOX2, "Queue" },
+		{ CHAT_SEATS, "dict" },
+	};
+	int rv = 0;
+	const char *what = CHAT_ROOM;
+	for (size_t i = 0; rv == 0 && i < 3; i++) {
+		what = shared[i][0];
+		rv = mp_manager_server_register_shared(server, what,
+		    shared[i][1], i == 2 ? seats_args : NULL);
+	}
+	if (rv == 0) {
+		what = CHAT_ROOM;
+		rv = mp_manager_server_register(server, what, &chat_room_type);
+	}
+	if (rv != 0) {
+		fprintf(stderr, "mpchat: cannot register %s: %s\n", what,
+		    mp_strerror(rv));
+	}
+	return rv;
+}
+
 int
 chat_serve(const struct chat_opts *o, bool verbose, bool free_order)
 {
@@ -103,40 +164,18 @@ chat_serve(const struct chat_opts *o, bool verbose, bool free_order)
 		    o->address, mp_strerror(rv));
 		return CHAT_EXIT_LOST;
 	}
-	static const char *const shared[][2] = {
-		{ CHAT_INBOX1, "Queue" },
-		{ CHAT_INBOX2, "Queue" },
-		{ CHAT_SEATS, "dict" },
-	};
-	/* The seats dict starts as {"mode": "free"} for a free-order chat:
-	 * both participants read how the chat goes from there. */
-	mp_obj_t *mode = mp_dict_new();
-	mp_obj_t *seats_args = NULL;
-	if (mode != NULL && free_order) {
-		rv = mp_dict_set(mode, mp_str("mode"), mp_str("free"));
-	}
-	if (rv != 0) {
-		mp_obj_unref(mode);
-		mode = NULL;
-	}
-	seats_args = mode == NULL ? NULL : mp_tuple_of(1, mode);
+	mp_obj_t *seats_args = initial_seats(free_order);
 	if (seats_args == NULL) {
 		fputs("mpchat: out of memory\n", stderr);
 		mp_manager_server_close(server);
 		return CHAT_EXIT_LOST;
 	}
-	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
-		rv = mp_manager_server_register_shared(server, shared[i][0],
-		    shared[i][1], i == 2 ? seats_args : NULL);
-		if (rv != 0) {
-			fprintf(stderr, "mpchat: cannot register %s: %s\n",
-			    shared[i][0], mp_strerror(rv));
-			mp_obj_unref(seats_args);
-			mp_manager_server_close(server);
-			return CHAT_EXIT_LOST;
-		}
-	}
+	rv = register_all(seats_args);
 	mp_obj_unref(seats_args);
+	if (rv != 0) {
+		mp_manager_server_close(server);
+		return CHAT_EXIT_LOST;
+	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -146,6 +185,7 @@ chat_serve(const struct chat_opts *o, bool verbose, bool free_order)
 	fflush(stdout);
 	rv = mp_manager_server_serve(server);
 	mp_manager_server_close(server);
+	chat_rooms_free();
 	if (rv != 0) {
 		fprintf(stderr, "mpchat: %s\n", mp_strerror(rv));
 		return CHAT_EXIT_LOST;
@@ -173,6 +213,7 @@ main(int argc, char **argv)
 	}
 	static struct chat_opts o = { .address = CHAT_DEFAULT_ADDRESS };
 	const char *name = NULL;
+	const char *room = NULL;
 	bool have_key = false;
 	bool verbose = false;
 	bool free_order = false;
@@ -194,7 +235,8 @@ main(int argc, char **argv)
 			continue;
 		}
 		bool takes = strcmp(a, "--authkey-file") == 0 ||
-		    strcmp(a, serve ? "--listen" : "--connect") == 0;
+		    strcmp(a, serve ? "--listen" : "--connect") == 0 ||
+		    (!serve && strcmp(a, "--room") == 0);
 		if (!takes) {
 			fprintf(stderr, "mpchat: unexpected argument %s\n", a);
 			usage(stderr);
@@ -214,6 +256,8 @@ main(int argc, char **argv)
 				return CHAT_EXIT_USAGE;
 			}
 			have_key = true;
+		} else if (strcmp(a, "--room") == 0) {
+			room = v;
 		} else {
 			o.address = v;
 		}
@@ -223,10 +267,11 @@ main(int argc, char **argv)
 		usage(stderr);
 		return CHAT_EXIT_USAGE;
 	}
-	if (!serve && !chat_name_ok(name)) {
-		fprintf(stderr, "mpchat: a name is 1 to %d bytes of UTF-8 "
+	if (!serve && (!chat_name_ok(name) ||
+	    (room != NULL && !chat_name_ok(room)))) {
+		fprintf(stderr, "mpchat: a %s is 1 to %d bytes of UTF-8 "
 		    "without spaces, colons or control characters\n",
-		    CHAT_MAX_NAME);
+		    chat_name_ok(name) ? "room name" : "name", CHAT_MAX_NAME);
 		return CHAT_EXIT_USAGE;
 	}
 	if (!have_key) {
@@ -235,5 +280,9 @@ main(int argc, char **argv)
 			return rv;
 		}
 	}
-	return serve ? chat_serve(&o, verbose, free_order) : chat_join(&o, name);
+	if (serve) {
+		return chat_serve(&o, verbose, free_order);
+	}
+	return room != NULL ? chat_room_join(&o, name, room) :
+	    chat_join(&o, name);
 }

@@ -34,7 +34,8 @@ take(struct chat_reader *r, size_t len, char *line, size_t *out_len)
  * trailing CR, for input typed on another system), into line, which has
  * room for CHAT_MAX_LINE + 1 bytes. A line longer than that is dropped
  * whole, so its tail is not taken for the next line, and reported once.
- * A last line without a newline counts as a line.
+ * A last line without a newline counts as a line. A signal that sets
+ * chat_stop ends the wait with CHAT_LINE_STOP.
  */
 enum chat_line
 chat_reader_line(struct chat_reader *r, char *line, size_t *len,
@@ -72,6 +73,11 @@ chat_reader_line(struct chat_reader *r, char *line, size_t *len,
 			}
 			take(r, r->len, line, len);
 			return CHAT_LINE_OK;
+		}
+		/* A signal that came while the program was elsewhere did
+		 * not interrupt this poll: look at the flag first. */
+		if (chat_stop) {
+			return CHAT_LINE_STOP;
 		}
 		struct pollfd p = { .fd = r->fd, .events = POLLIN };
 		int rv = poll(&p, 1, timeout_ms);
