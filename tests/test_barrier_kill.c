@@ -407,7 +407,8 @@ Test(barrier_kill, parties_killed_at_random_points, .timeout = 300)
 	struct sweep *sw = mp_test_shared_map(sizeof(*sw));
 	struct tally t = { 0 };
 	int64_t start = mp_test_now_ms();
-	for (int k = 0; k < KILLS; k++) {
+	int kills = mp_test_repeats(KILLS);
+	for (int k = 0; k < kills; k++) {
 		run_epoch(sw, &rng, &t);
 	}
 	cr_log_info("%d kills in %lld ms, %llu rounds. Death seen, barrier "
@@ -416,7 +417,7 @@ Test(barrier_kill, parties_killed_at_random_points, .timeout = 300)
 	    "killed between waits, %d waiting for the last round to drain, "
 	    "%d released and counted out as a departure. Documented windows "
 	    "(arrival or departure without a slot): %d. Reset and reused: "
-	    "%d", KILLS, (long long)(mp_test_now_ms() - start),
+	    "%d", kills, (long long)(mp_test_now_ms() - start),
 	    (unsigned long long)t.rounds, t.broken[0], t.broken[1],
 	    t.absent_outside, t.absent_draining, t.absent_released,
 	    t.windows, t.reused);

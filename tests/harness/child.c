@@ -105,6 +105,21 @@ mp_test_seed(const char *what)
 	return seed;
 }
 
+int
+mp_test_repeats(int n)
+{
+	const char *env = getenv("MP_TEST_REPEAT_PERCENT");
+	if (env == NULL || env[0] == '\0') {
+		return n;
+	}
+	long pct = strtol(env, NULL, 10);
+	if (pct <= 0 || pct > 100) {
+		return n;
+	}
+	long k = (long)n * pct / 100;
+	return k > 0 ? (int)k : 1;
+}
+
 uint64_t
 mp_test_rand(uint64_t *state)
 {

@@ -104,6 +104,12 @@ int mp_test_reap(pid_t pid);
  * sleeping. The replay repeats the choices, not the scheduling.
  */
 uint64_t mp_test_seed(const char *what);
+/*
+ * mp_test_repeats: n, or MP_TEST_REPEAT_PERCENT percent of n (at least 1):
+ * scripts/valgrind lowers the repeat counts of the long random sweeps,
+ * which would otherwise outlast their timeouts at valgrind's speed.
+ */
+int mp_test_repeats(int n);
 uint64_t mp_test_rand(uint64_t *state);
 uint64_t mp_test_rand_below(uint64_t *state, uint64_t n);
 void mp_test_spin(uint64_t iterations);
