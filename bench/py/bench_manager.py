@@ -8,6 +8,7 @@
 # to hold 10,000 connections (one thread each).
 import multiprocessing as mp
 import os
+import queue
 import resource
 import socket
 import statistics
@@ -26,6 +27,7 @@ PAIRS_PER_CLIENT = 300
 CONNECT_N = 20
 BIG_N = 10
 BIG_SIZE = 17000
+WATCHDOG_S = 300
 PC = time.perf_counter
 
 
@@ -117,19 +119,31 @@ def client(port, ready, go, done):
     done.put(1)
 
 
+def reports(q, ps, what):
+    """One report per client, or give up: a client that died (or a stalled
+    manager) must end the run with a message, not hang it (seen once)."""
+    for _ in ps:
+        try:
+            q.get(timeout=WATCHDOG_S)
+        except queue.Empty:
+            for p in ps:
+                p.kill()
+            sys.exit('bench_manager.py: 50c: no %s report within %d s '
+                     '(exit codes: %s)' % (what, WATCHDOG_S,
+                                           [p.exitcode for p in ps]))
+
+
 def bench_putget_50c(port):
     ctx = mp.get_context('fork')
-    ready, done, go = ctx.SimpleQueue(), ctx.SimpleQueue(), ctx.Event()
+    ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     ps = [ctx.Process(target=client, args=(port, ready, go, done))
           for _ in range(CLIENTS)]
     for p in ps:
         p.start()
-    for _ in ps:
-        ready.get()
+    reports(ready, ps, 'ready')
     t0 = PC()
     go.set()
-    for _ in ps:
-        done.get()
+    reports(done, ps, 'done')
     secs = PC() - t0
     for p in ps:
         p.join()
