@@ -301,12 +301,16 @@ m_join(void *obj, const mp_obj_t *args, const mp_obj_t *kwds,
 	return *result == NULL ? -ENOMEM : 0;
 }
 
+/*
+ * The start of a member's call (token, arg): check the two arguments, drop
+ * the silent members first (the caller's own call counts as a sign of
+ * life), and find the caller by its token. 0 with *m, or the error.
+ */
 static int
-m_post(void *obj, const mp_obj_t *args, const mp_obj_t *kwds,
-    mp_obj_t **result)
+member_call(struct room_ref *ref, const char *fn, const mp_obj_t *args,
+    const mp_obj_t *kwds, mp_obj_t **result, struct member **m)
 {
-	struct room_ref *ref = obj;
-	int rv = args_ok("post", args, kwds, 2, result);
+	int rv = args_ok(fn, args, kwds, 2, result);
 	if (rv != 0) {
 		return rv;
 	}
@@ -314,15 +318,28 @@ m_post(void *obj, const mp_obj_t *args, const mp_obj_t *kwds,
 	if (ref->room != NULL) {
 		rv = sweep(ref->room, now);
 	}
-	struct member *m = member_of(ref->room, mp_tuple_get(args, 0), now);
-	const mp_obj_t *text = mp_tuple_get(args, 1);
-	size_t len = 0;
+	*m = member_of(ref->room, mp_tuple_get(args, 0), now);
 	if (rv != 0) {
 		return rv;
 	}
-	if (m == NULL) {
+	if (*m == NULL) {
 		return fail("KeyError", result, "not in room %s", ref->name);
 	}
+	return 0;
+}
+
+static int
+m_post(void *obj, const mp_obj_t *args, const mp_obj_t *kwds,
+    mp_obj_t **result)
+{
+	struct room_ref *ref = obj;
+	struct member *m;
+	int rv = member_call(ref, "post", args, kwds, result, &m);
+	if (rv != 0) {
+		return rv;
+	}
+	const mp_obj_t *text = mp_tuple_get(args, 1);
+	size_t len = 0;
 	if (mp_obj_type(text) != MP_TYPE_STR) {
 		return fail("TypeError", result, "a line is a str");
 	}
@@ -375,22 +392,12 @@ m_fetch(void *obj, const mp_obj_t *args, const mp_obj_t *kwds,
     mp_obj_t **result)
 {
 	struct room_ref *ref = obj;
-	int rv = args_ok("fetch", args, kwds, 2, result);
+	struct member *m;
+	int rv = member_call(ref, "fetch", args, kwds, result, &m);
 	if (rv != 0) {
 		return rv;
 	}
-	int64_t now = chat_now_ms();
-	if (ref->room != NULL) {
-		rv = sweep(ref->room, now);
-	}
-	struct member *m = member_of(ref->room, mp_tuple_get(args, 0), now);
 	int64_t after;
-	if (rv != 0) {
-		return rv;
-	}
-	if (m == NULL) {
-		return fail("KeyError", result, "not in room %s", ref->name);
-	}
 	if (mp_int_value(mp_tuple_get(args, 1), &after) != 0 || after < 0) {
 		return fail("ValueError", result, "after is a sequence "
 		    "number (an int >= 0)");
