@@ -40,6 +40,7 @@ struct slot {
 	size_t inlen;
 	int raw;                 /* handshake frames still to come */
 	bool overflow;           /* a reply larger than in[]: not checked */
+	bool eof;                /* the server closed its end: read all */
 };
 
 static struct slot slots[SLOTS];
@@ -81,7 +82,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The frames in sl->in: handshake ones skipped, replies checked. */
-static void
+FUZZ_ORACLE static void
 check_replies(struct slot *sl)
 {
 	size_t off = 0;
@@ -123,9 +124,12 @@ drain(void)
 	bool any = false;
 	for (int i = 0; i < SLOTS; i++) {
 		struct slot *sl = &slots[i];
-		while (sl->peer >= 0) {
+		while (sl->peer >= 0 && !sl->eof) {
 			uint8_t tmp[4096];
 			ssize_t n = read(sl->peer, tmp, sizeof(tmp));
+			/* Past its end a socket stays at its end: asking
+			 * again in every later round would only cost. */
+			sl->eof = n == 0;
 			if (n <= 0) {
 				break;
 			}
@@ -196,6 +200,7 @@ slot_open(struct mp_manager_server *s, struct slot *sl, bool handshake)
 	sl->peer = sv[1];
 	sl->inlen = 0;
 	sl->overflow = false;
+	sl->eof = false;
 	/* The challenge, then WELCOME (or FAILURE) and the answer. */
 	sl->raw = handshake ? 3 : 1;
 }
