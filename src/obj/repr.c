@@ -253,8 +253,7 @@ seq_repr(const mp_obj_t *o, struct mp__buf *b, size_t max)
 	bool tuple = o->type == MP_TYPE_TUPLE;
 	int rv = put_str(b, tuple ? "(" : "[");
 	if (rv == 0) {
-		rv = items_repr(o->u.seq.items, o->u.seq.len, b,
-		    max);
+		rv = items_repr(o->u.seq.items, o->u.seq.len, b, max);
 	}
 	/* A one-item tuple needs its comma: (1,) and not (1). */
 	if (rv == 0 && tuple && o->u.seq.len == 1) {
