@@ -73,8 +73,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(sock_dir, sizeof(sock_dir), "%s", dir);
 	char addr[128];
 	snprintf(addr, sizeof(addr), "%s/s", sock_dir);
+	/* max_message as large as an input (scripts/fuzz): every frame one
+	 * holds is served, and a list repeat makes at most that many items,
+	 * as many as one input could have sent (64 MiB would let a few
+	 * bytes keep ASan busy for minutes). */
 	struct mp_manager_server_opts opts = { .log = log_none,
-		.log_level = MP_MANAGER_LOG_DEBUG };
+		.log_level = MP_MANAGER_LOG_DEBUG, .max_message = 16384 };
 	fuzz_check(mp_manager_server_open(addr, FUZZ_KEY, FUZZ_KEYLEN, &opts,
 	    &srv) == 0, "server open");
 	atexit(at_exit);

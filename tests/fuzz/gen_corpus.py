@@ -353,6 +353,11 @@ def gen_dispatch(outdir):
                frame(dumps(["not", "a", "tuple"])) +
                frame(b"\x80\x04\x95garbage"))
     seeds["big-frame8"] = record(0, frame8(dumps((None, "dummy", (), {}))))
+    # Found by fuzzing: l *= 53, again and again, made 20 million items
+    # before a repeat was bounded by max_message.
+    seeds["list-repeat"] = session([(("list", [3, 1, 2]), {})],
+                                   [("__imul__", (53,), {})] * 4 +
+                                   [("__rmul__", (2,), {})])
     for name, data in seeds.items():
         write(outdir, "dispatch", name, data)
 
