@@ -346,6 +346,56 @@ Test(manager_server, method_calls_exposed_and_fallbacks)
 	srv_stop(&v);
 }
 
+/*
+ * A list repeat makes no more items than max_message: l *= 53 a few times
+ * over had a fuzzed server build 20 million items and pickle them in the
+ * reply (found by tests/fuzz/fuzz_dispatch; corpus dispatch/list-repeat).
+ */
+Test(manager_server, list_repeat_is_bounded_by_max_message)
+{
+	struct srv v;
+	struct mp_manager_server_opts opts = { .max_message = 1 << 16 };
+	srv_start(&v, "127.0.0.1:0", &opts);
+	char id[32];
+	create(&v, mp_tuple_of(2, mp_str("list"), mp_list_of(2, mp_int(1),
+	    mp_int(2))), id, sizeof(id));
+	mp_conn_t *c = channel(&v);
+	static const struct {
+		const char *method;
+		int64_t times;
+		bool ok;    /* else OverflowError */
+		size_t len;
+	} calls[] = {
+		{ "__imul__", 32768, true, 65536 },     /* the limit itself */
+		{ "__mul__", 2, false, 0 },
+		{ "__imul__", 2, false, 0 },
+		{ "__rmul__", 1, true, 65536 },
+		{ "__mul__", 0, true, 0 },
+	};
+	for (size_t i = 0; i < MP__ARRAY_LEN(calls); i++) {
+		enum mp__mgr_kind kind;
+		mp_obj_t *r = rpc(c, id, calls[i].method, mp_tuple_of(1,
+		    mp_int(calls[i].times)), NULL, &kind);
+		if (calls[i].ok) {
+			cr_assert_eq(kind, MP__MGR_RETURN, "call %zu", i);
+			cr_assert_eq(mp_obj_len(r), calls[i].len, "call %zu", i);
+		} else {
+			cr_assert_eq(kind, MP__MGR_ERROR, "call %zu", i);
+			cr_assert_eq(mp__mgr_exc_which(r), MP__EXC_OVERFLOW);
+		}
+		mp_obj_unref(r);
+	}
+	/* The refused *= left the list as it was. */
+	enum mp__mgr_kind kind;
+	mp_obj_t *r = rpc(c, id, "__len__", NULL, NULL, &kind);
+	int64_t n = 0;
+	expect_ok(mp_int_value(r, &n));
+	cr_assert_eq(n, 65536);
+	mp_obj_unref(r);
+	mp_conn_close(c);
+	srv_stop(&v);
+}
+
 /* ---- waiting calls ------------------------------------------------------- */
 
 /* A get on an empty queue waits without holding up anybody else. */

@@ -2,6 +2,7 @@
 /* test_obj.c: mp_obj_t building, ownership, equality, hash, repr. */
 #include "harness/harness.h"
 #include "core/internal.h"
+#include "obj/obj_impl.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -719,6 +720,92 @@ Test(obj, instances_compare_by_content)
 	mp_obj_unref(d);
 }
 
+/*
+ * A nest of one kind, depth levels deep, each level holding the one below
+ * twice (a DAG of depth + 1 nodes that is a tree of 2^depth leaves).
+ */
+static mp_obj_t *
+nest(enum mp_type type, int depth, int64_t leaf)
+{
+	mp_obj_t *o = mp_int(leaf);
+	for (int i = 0; i < depth; i++) {
+		mp_obj_t *next;
+		if (type == MP_TYPE_TUPLE) {
+			next = mp_tuple_of(2, o, mp_obj_ref(o));
+		} else if (type == MP_TYPE_LIST) {
+			next = mp_list_of(2, o, mp_obj_ref(o));
+		} else if (type == MP_TYPE_DICT) {
+			next = mp_dict_new();
+			expect_ok(mp_dict_set(next, mp_str("a"), o));
+			expect_ok(mp_dict_set(next, mp_str("b"),
+			    mp_obj_ref(o)));
+		} else {
+			next = mp_instance_new("builtins", "KeyError",
+			    mp_tuple_of(1, o), mp_list_of(1, mp_obj_ref(o)),
+			    false);
+		}
+		cr_assert_not_null(next);
+		o = next;
+	}
+	return o;
+}
+
+/*
+ * Two separately built nests t = (t, t), 60 deep, are equal, and a
+ * comparison that walked the tree would take 2^60 steps: each pair found
+ * equal is remembered (found by tests/fuzz/fuzz_pickle as two dict keys).
+ * Unequal nests still differ, down to the one leaf that does.
+ */
+Test(obj, equal_shared_nests_compare_in_linear_time)
+{
+	static const enum mp_type types[] = { MP_TYPE_TUPLE, MP_TYPE_LIST,
+		MP_TYPE_DICT, MP_TYPE_INSTANCE };
+	for (size_t i = 0; i < MP__ARRAY_LEN(types); i++) {
+		mp_obj_t *a = nest(types[i], 60, 1);
+		mp_obj_t *b = nest(types[i], 60, 1);
+		mp_obj_t *c = nest(types[i], 60, 2);
+		cr_assert(mp_obj_equal(a, b), "type %d", (int)types[i]);
+		cr_assert(!mp_obj_equal(a, c), "type %d", (int)types[i]);
+		mp_obj_t *in = mp_list_of(2, mp_obj_ref(a), mp_obj_ref(c));
+		mp_obj_t *out = mp_list_of(2, mp_obj_ref(b), mp_obj_ref(c));
+		cr_assert(mp_obj_equal(in, out));
+		mp_obj_unref(in);
+		mp_obj_unref(out);
+		mp_obj_unref(a);
+		mp_obj_unref(b);
+		mp_obj_unref(c);
+	}
+	/* As keys: equal hashes, so the second finds the first. */
+	mp_obj_t *d = mp_dict_new();
+	expect_ok(mp_dict_set(d, nest(MP_TYPE_TUPLE, 60, 1), mp_int(1)));
+	expect_ok(mp_dict_set(d, nest(MP_TYPE_TUPLE, 60, 1), mp_int(2)));
+	cr_assert_eq(mp_obj_len(d), 1);
+	mp_obj_t *k = nest(MP_TYPE_TUPLE, 60, 1);
+	int64_t v = 0;
+	expect_ok(mp_int_value(mp_dict_get(d, k), &v));
+	cr_assert_eq(v, 2);
+	mp_obj_unref(k);
+	mp_obj_unref(d);
+}
+
+/* Out of memory the pairs are not all remembered: still the right answer. */
+Test(obj, equal_nests_compare_right_when_allocation_fails)
+{
+	mp_obj_t *a = nest(MP_TYPE_TUPLE, 16, 1);
+	mp_obj_t *b = nest(MP_TYPE_TUPLE, 16, 1);
+	mp_obj_t *c = nest(MP_TYPE_TUPLE, 16, 2);
+	for (unsigned long n = 1; n < 4; n++) {
+		mp__alloc_fail_after(n);
+		bool same = mp_obj_equal(a, b);
+		bool differ = !mp_obj_equal(a, c);
+		mp__alloc_fail_after(0);
+		cr_assert(same && differ, "failing allocation %lu", n);
+	}
+	mp_obj_unref(a);
+	mp_obj_unref(b);
+	mp_obj_unref(c);
+}
+
 Test(obj, repr_and_str_print_as_python)
 {
 	expect_repr(mp_list_of(4, mp_str("Process-1"), mp_int(42), mp_none(),
@@ -785,4 +872,25 @@ Test(obj, repr_of_a_shared_nest_is_bounded)
 	cr_assert_eq(s[n + 2], '\'');
 	mp_free(s);
 	mp_obj_unref(l);
+}
+
+/* The cap a fuzz target prints with: the same text below it, none above. */
+Test(obj, repr_with_a_smaller_cap)
+{
+	mp_obj_t *t = nest(MP_TYPE_TUPLE, 60, 1);
+	char *s = NULL;
+	cr_assert_eq(mp__obj_repr_max(t, 1 << 16, &s), -ENOMEM);
+	cr_assert_null(s);
+	mp_obj_unref(t);
+	t = nest(MP_TYPE_TUPLE, 3, 1);
+	cr_assert_eq(mp__obj_repr_max(t, 1 << 16, &s), 0);
+	cr_assert_str_eq(s, "(((1, 1), (1, 1)), ((1, 1), (1, 1)))");
+	mp_free(s);
+	/* Checked before each value: the last 1 starts at 32, and what
+	 * follows it may pass the cap. */
+	cr_assert_eq(mp__obj_repr_max(t, 32, &s), 0);
+	cr_assert_eq(strlen(s), 36);
+	mp_free(s);
+	cr_assert_eq(mp__obj_repr_max(t, 31, &s), -ENOMEM);
+	mp_obj_unref(t);
 }

@@ -1021,36 +1021,70 @@ Test(pickle, allocation_failures_are_clean)
 }
 
 /*
- * t = (t, t) nested 60 deep as a dict key: 126 bytes that hash 2^60 items
- * unless a tuple's hash is kept (found by tests/fuzz/fuzz_pickle).
+ * A dict whose keys are nests t = (t, t), 60 deep, each built apart, the
+ * k-th mapping to k, decoded: the keys are equal, so it holds one entry,
+ * whose key and value are returned with the dict.
  */
-Test(pickle, shared_nested_tuple_key_hashes_once)
+static mp_obj_t *
+load_nest_keys(int keys, mp_obj_t **key, int64_t *value)
 {
-	uint8_t p[3 + 1 + 2 * 60 + 4];
+	uint8_t p[3 + 2 * (1 + 2 * 60 + 3) + 1];
 	size_t n = 0;
+	cr_assert(keys >= 1 && keys <= 2);
 	p[n++] = 0x80;
 	p[n++] = 4;
 	p[n++] = '}';   /* EMPTY_DICT */
-	p[n++] = ')';   /* EMPTY_TUPLE */
-	for (int i = 0; i < 60; i++) {
-		p[n++] = '2';   /* DUP */
-		p[n++] = 0x86;  /* TUPLE2 */
+	for (int k = 1; k <= keys; k++) {
+		p[n++] = ')';   /* EMPTY_TUPLE */
+		for (int i = 0; i < 60; i++) {
+			p[n++] = '2';   /* DUP */
+			p[n++] = 0x86;  /* TUPLE2 */
+		}
+		p[n++] = 'K';   /* BININT1 k */
+		p[n++] = (uint8_t)k;
+		p[n++] = 's';   /* SETITEM */
 	}
-	p[n++] = 'K';   /* BININT1 1 */
-	p[n++] = 1;
-	p[n++] = 's';   /* SETITEM */
 	p[n++] = '.';
 	mp_obj_t *d = NULL;
 	cr_assert_eq(mp_pickle_loads(p, n, NULL, &d), 0);
 	cr_assert_eq(mp_obj_len(d), 1);
 	size_t pos = 0;
-	mp_obj_t *k = NULL, *v = NULL;
-	cr_assert(mp_dict_next(d, &pos, &k, &v));
+	mp_obj_t *v = NULL;
+	cr_assert(mp_dict_next(d, &pos, key, &v));
+	cr_assert_eq(mp_int_value(v, value), 0);
+	return d;
+}
+
+/*
+ * t = (t, t) nested 60 deep as a dict key: 126 bytes that hash 2^60 items
+ * unless a tuple's hash is kept (found by tests/fuzz/fuzz_pickle).
+ */
+Test(pickle, shared_nested_tuple_key_hashes_once)
+{
+	mp_obj_t *k = NULL;
+	int64_t v = 0;
+	mp_obj_t *d = load_nest_keys(1, &k, &v);
+	cr_assert_eq(v, 1);
 	cr_assert_eq(mp_obj_len(k), 2);
 	cr_assert_eq(mp_tuple_get(k, 0), mp_tuple_get(k, 1));
 	uint64_t h1, h2;
 	cr_assert_eq(mp_obj_hash(k, &h1), 0);
 	cr_assert_eq(mp_obj_hash(k, &h2), 0);
 	cr_assert_eq(h1, h2);
+	mp_obj_unref(d);
+}
+
+/*
+ * Two such nests, built apart, as keys of one dict: their hashes match,
+ * so the second key is compared with the first, which must not walk 2^60
+ * pairs (found by tests/fuzz/fuzz_pickle; corpus pickle/nest-equal-keys).
+ * They are equal: one entry, holding the second value.
+ */
+Test(pickle, separately_built_equal_nests_as_keys_compare_once)
+{
+	mp_obj_t *k = NULL;
+	int64_t v = 0;
+	mp_obj_t *d = load_nest_keys(2, &k, &v);
+	cr_assert_eq(v, 2, "the second key did not find the first");
 	mp_obj_unref(d);
 }

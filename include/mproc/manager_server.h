@@ -61,7 +61,8 @@ enum mp_manager_log_level {
  */
 struct mp_manager_server_opts {
 	/* Largest request frame; a larger one closes that connection.
-	 * Default 64 MiB. */
+	 * Also the most items a list repeat (l * n, l *= n) may make:
+	 * more could not have been sent in one request. Default 64 MiB. */
 	size_t max_message;
 	/* Time a new connection has to finish the authentication
 	 * handshake before it is closed. Default 10000 ms. */

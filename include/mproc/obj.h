@@ -204,7 +204,9 @@ MP_API mp_obj_t *mp_instance_state(const mp_obj_t *o);
 /*
  * mp_obj_equal: Python's ==, deep: 1 == 1.0 == True, NaN != NaN, a list is
  * never equal to a tuple, set == frozenset with the same items, dicts
- * compare regardless of order. This function cannot fail.
+ * compare regardless of order. This function cannot fail. A container
+ * held many times over is compared once per pair: two equal nests
+ * t = (t, t), 60 deep, built apart, compare in 60 steps, not 2^60.
  */
 MP_API bool mp_obj_equal(const mp_obj_t *a, const mp_obj_t *b);
 

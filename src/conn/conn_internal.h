@@ -9,11 +9,24 @@
 #include "core/internal.h"
 
 /*
+ * The fuzz build (-DMPROC_FUZZ=ON) sets the two sizes below much smaller
+ * (CMakeLists.txt), so that inputs of a few KiB reach the paths of large,
+ * parked and growing messages, which the sizes here keep for frames of
+ * 64 KiB and 4 MiB; the tests (tests/test_conn.c) run these.
+ */
+#ifndef MP__CONN_RBUF_KIB
+#define MP__CONN_RBUF_KIB 64
+#endif
+#ifndef MP__CONN_ALLOC_AHEAD_KIB
+#define MP__CONN_ALLOC_AHEAD_KIB 4096
+#endif
+
+/*
  * Size of the receive buffer. Small frames are read many at a time into
  * it and parsed from it; a frame that does not fit goes straight into its
  * destination buffer instead, so large payloads are copied only once.
  */
-#define MP__CONN_RBUF_SIZE ((size_t)64 << 10)
+#define MP__CONN_RBUF_SIZE ((size_t)MP__CONN_RBUF_KIB << 10)
 
 /*
  * A large message's buffer is allocated whole up to this size; beyond it,
@@ -21,7 +34,7 @@
  * make us allocate up to the message limit (256 MiB by default) for
  * nothing (found by tests/fuzz/fuzz_frame).
  */
-#define MP__CONN_ALLOC_AHEAD ((size_t)4 << 20)
+#define MP__CONN_ALLOC_AHEAD ((size_t)MP__CONN_ALLOC_AHEAD_KIB << 10)
 
 /* Messages up to this size are copied behind the header in sbuf. */
 #define MP__CONN_COPY_MAX ((size_t)64 << 10)

@@ -497,8 +497,16 @@ times_arg(struct mp__mgr_call *c, int64_t *n)
 	if (*n < 0) {
 		*n = 0;
 	}
-	if (*n > 0 && mp_obj_len(LIST(c)) > ((size_t)1 << 28) / (size_t)*n) {
-		mp__mgr_errf(c, MP__EXC_OVERFLOW, "repeated list is too long");
+	/*
+	 * No more items than the largest request has bytes: a list any
+	 * longer could not have been sent whole, and a few bytes asking for
+	 * it would cost the server without bound (items times 8 bytes, then
+	 * its pickle in the reply; found by tests/fuzz/fuzz_dispatch).
+	 */
+	size_t max = c->srv->opts.max_message;
+	if (*n > 0 && mp_obj_len(LIST(c)) > max / (size_t)*n) {
+		mp__mgr_errf(c, MP__EXC_OVERFLOW, "repeated list is too long "
+		    "(more than %zu items, the server's max_message)", max);
 		return 1;
 	}
 	return 0;

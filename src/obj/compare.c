@@ -27,14 +27,98 @@ number_equal(const mp_obj_t *a, const mp_obj_t *b)
 	return mp__int_equal(a, b);
 }
 
+/*
+ * One comparison's memory of the container pairs it found equal. A value
+ * whose items are shared many times over is small as a graph but huge as
+ * a tree: two separately built nests t = (t, t), 60 deep, are a 250-byte
+ * pickle, and as two keys of one dict (equal hashes) they would be
+ * compared 2^60 times over. Remembering each pair once found equal makes
+ * the work linear in the pairs met. Only pairs with a shared side are
+ * kept: a container referenced once is met only through its one parent,
+ * whose pair is kept or met once. Unequal pairs are not kept: one ends
+ * the comparison, but in a table's probing, where it takes unequal keys
+ * with equal hashes. Objects do not change during a comparison, so a kept
+ * pair stays true. Out of memory, no more pairs are kept: slower, still
+ * right.
+ */
+struct eq_pair {
+	const mp_obj_t *a;
+	const mp_obj_t *b;
+};
+
+#define EQ_INLINE 16
+
+struct mp__eq {
+	struct eq_pair *tab; /* NULL before the first pair, else inl or heap */
+	size_t cap;          /* a power of two; a == NULL marks a free slot */
+	size_t n;
+	bool full;           /* an allocation failed: keep no more */
+	struct eq_pair inl[EQ_INLINE];
+};
+
+static uint64_t mix64(uint64_t h);
+
+/* The slot holding the pair (a, b), or the free one where it would go. */
+static size_t
+eq_slot(const struct eq_pair *tab, size_t cap, const mp_obj_t *a,
+    const mp_obj_t *b)
+{
+	uint64_t k = (uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL ^
+	    (uint64_t)(uintptr_t)b;
+	size_t i = (size_t)mix64(k) & (cap - 1);
+	while (tab[i].a != NULL && (tab[i].a != a || tab[i].b != b)) {
+		i = (i + 1) & (cap - 1);
+	}
+	return i;
+}
+
 static bool
-seq_equal(const mp_obj_t *a, const mp_obj_t *b)
+eq_known(const struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
+{
+	return eq->n > 0 && eq->tab[eq_slot(eq->tab, eq->cap, a, b)].a != NULL;
+}
+
+static void
+eq_remember(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
+{
+	if (eq->full) {
+		return;
+	}
+	if ((eq->n + 1) * 2 > eq->cap) {
+		size_t cap = eq->cap == 0 ? EQ_INLINE : eq->cap * 2;
+		struct eq_pair *tab = eq->cap == 0 ? eq->inl :
+		    mp__calloc(cap, sizeof(*tab));
+		if (tab == NULL) {
+			eq->full = true;
+			return;
+		}
+		if (eq->cap == 0) {
+			memset(tab, 0, sizeof(eq->inl));
+		}
+		for (size_t i = 0; i < eq->cap; i++) {
+			if (eq->tab[i].a != NULL) {
+				tab[eq_slot(tab, cap, eq->tab[i].a,
+				    eq->tab[i].b)] = eq->tab[i];
+			}
+		}
+		if (eq->tab != eq->inl) {
+			mp__free(eq->tab);
+		}
+		eq->tab = tab;
+		eq->cap = cap;
+	}
+	eq->tab[eq_slot(eq->tab, eq->cap, a, b)] = (struct eq_pair){ a, b };
+	eq->n++;
+}
+
+static bool
+seq_equal(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
 {
 	if (a->u.seq.len != b->u.seq.len) {
 		return false;
 	}
 	for (size_t i = 0; i < a->u.seq.len; i++) {
-		if (!mp__obj_equal_inner(a->u.seq.items[i],
+		if (!mp__obj_equal_in(eq, a->u.seq.items[i],
 		    b->u.seq.items[i])) {
 			return false;
 		}
@@ -54,21 +138,43 @@ is_set_type(const mp_obj_t *o)
  * keep, and comparing what it carries is what tests and callers want.
  */
 static bool
-instance_equal(const mp_obj_t *a, const mp_obj_t *b)
+instance_equal(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
 {
 	if (strcmp(a->u.inst.module, b->u.inst.module) != 0 ||
 	    strcmp(a->u.inst.name, b->u.inst.name) != 0 ||
-	    !mp__obj_equal_inner(a->u.inst.args, b->u.inst.args)) {
+	    !mp__obj_equal_in(eq, a->u.inst.args, b->u.inst.args)) {
 		return false;
 	}
 	if (a->u.inst.state == NULL || b->u.inst.state == NULL) {
 		return a->u.inst.state == b->u.inst.state;
 	}
-	return mp__obj_equal_inner(a->u.inst.state, b->u.inst.state);
+	return mp__obj_equal_in(eq, a->u.inst.state, b->u.inst.state);
 }
 
-bool
-mp_obj_equal(const mp_obj_t *a, const mp_obj_t *b)
+/* Two containers of comparable types: known equal, or compared once. */
+static bool
+container_equal(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
+{
+	bool keep = mp__obj_shared(a) || mp__obj_shared(b);
+	if (keep && eq_known(eq, a, b)) {
+		return true;
+	}
+	bool same;
+	if (a->type == MP_TYPE_TUPLE || a->type == MP_TYPE_LIST) {
+		same = seq_equal(eq, a, b);
+	} else if (a->type == MP_TYPE_INSTANCE) {
+		same = instance_equal(eq, a, b);
+	} else {
+		same = mp__table_equal(eq, a, b);
+	}
+	if (same && keep) {
+		eq_remember(eq, a, b);
+	}
+	return same;
+}
+
+static bool
+equal(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
 {
 	if (a == NULL || b == NULL) {
 		return a == b;
@@ -76,10 +182,7 @@ mp_obj_equal(const mp_obj_t *a, const mp_obj_t *b)
 	if (is_number(a) && is_number(b)) {
 		return number_equal(a, b);
 	}
-	if (is_set_type(a) && is_set_type(b)) {
-		return mp__table_equal(a, b);
-	}
-	if (a->type != b->type) {
+	if (a->type != b->type && !(is_set_type(a) && is_set_type(b))) {
 		return false;
 	}
 	switch (a->type) {
@@ -91,22 +194,40 @@ mp_obj_equal(const mp_obj_t *a, const mp_obj_t *b)
 		    memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
 	case MP_TYPE_TUPLE:
 	case MP_TYPE_LIST:
-		return seq_equal(a, b);
 	case MP_TYPE_DICT:
-		return mp__table_equal(a, b);
+	case MP_TYPE_SET:
+	case MP_TYPE_FROZENSET:
 	case MP_TYPE_INSTANCE:
-		return instance_equal(a, b);
+		return container_equal(eq, a, b);
 	default:
 		return false;
 	}
 }
 
 bool
-mp__obj_equal_inner(const mp_obj_t *a, const mp_obj_t *b)
+mp_obj_equal(const mp_obj_t *a, const mp_obj_t *b)
+{
+	struct mp__eq eq; /* inl[] is cleared only if it is used */
+	eq.tab = NULL;
+	eq.cap = 0;
+	eq.n = 0;
+	eq.full = false;
+	bool same = equal(&eq, a, b);
+	if (eq.tab != eq.inl) {
+		mp__free(eq.tab);
+	}
+	return same;
+}
+
+bool
+mp__obj_equal_in(struct mp__eq *eq, const mp_obj_t *a, const mp_obj_t *b)
 {
 	/* CPython's containers test identity before ==, so [nan] == [nan]
 	 * holds when both lists hold the same NaN object. */
-	return a == b || mp_obj_equal(a, b);
+	if (a == b) {
+		return true;
+	}
+	return eq == NULL ? mp_obj_equal(a, b) : equal(eq, a, b);
 }
 
 /* ---- Hashing ---------------------------------------------------------- */

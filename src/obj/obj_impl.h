@@ -87,6 +87,13 @@ mp_obj_t *mp__obj_alloc(enum mp_type type, size_t extra);
 /* Room for extra more items in list l: 0 or -ENOMEM (l unchanged). */
 int mp__list_reserve(mp_obj_t *l, size_t extra);
 
+/* More than one reference: o may be met again while walking a value. */
+static inline bool
+mp__obj_shared(const mp_obj_t *o)
+{
+	return atomic_load_explicit(&o->refs, memory_order_relaxed) > 1;
+}
+
 /* int.c */
 /* Decimal text of an int into b. */
 int mp__int_format(const mp_obj_t *o, struct mp__buf *b);
@@ -100,7 +107,19 @@ double mp__int_to_double(const mp_obj_t *o);
 
 /* table.c */
 void mp__table_fini(struct mp__table *t);
-bool mp__table_equal(const mp_obj_t *a, const mp_obj_t *b);
+/* Equal tables (dicts, or sets of either kind) within the comparison eq. */
+struct mp__eq;
+bool mp__table_equal(struct mp__eq *eq, const mp_obj_t *a,
+    const mp_obj_t *b);
+
+/* repr.c */
+/*
+ * mp_obj_repr with its own cap on the text (mp_obj_repr's is 16 MiB):
+ * -ENOMEM once the text passes max bytes, checked before each value.
+ * tests/fuzz/fuzz_pickle prints every value it decodes with a small cap,
+ * so that a shared nest costs it little.
+ */
+int mp__obj_repr_max(const mp_obj_t *o, size_t max, char **out);
 
 /* utf8.c */
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
@@ -111,8 +130,13 @@ bool mp__utf8_valid(const uint8_t *s, size_t n);
 bool mp__unicode_isprintable(uint32_t cp);
 
 /* compare.c */
-/* Equality inside containers: identity first, as CPython's comparisons. */
-bool mp__obj_equal_inner(const mp_obj_t *a, const mp_obj_t *b);
+/*
+ * Equality inside containers: identity first, as CPython's comparisons.
+ * eq is the comparison this one is part of (what it found equal so far),
+ * NULL to start a new one, as mp_obj_equal does.
+ */
+bool mp__obj_equal_in(struct mp__eq *eq, const mp_obj_t *a,
+    const mp_obj_t *b);
 uint64_t mp__hash_bytes(const void *p, size_t n);
 
 #endif

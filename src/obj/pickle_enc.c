@@ -236,18 +236,12 @@ memo_find(const struct enc *e, const void *key, uint32_t *idx)
 	return false;
 }
 
-static inline bool
-is_shared(const mp_obj_t *o)
-{
-	return atomic_load_explicit(&o->refs, memory_order_relaxed) > 1;
-}
-
 /* memo_put: MEMOIZE, and remember o when it may be met again. */
 static int
 memoize(struct enc *e, const mp_obj_t *o)
 {
 	uint32_t idx = e->nmemo++;
-	if (o != NULL && is_shared(o)) {
+	if (o != NULL && mp__obj_shared(o)) {
 		if (e->tabcap == 0 && e->ninl < MEMO_INLINE) {
 			e->inl[e->ninl].key = o;
 			e->inl[e->ninl++].idx = idx;
@@ -694,7 +688,7 @@ save(struct enc *e, const mp_obj_t *o)
 		break;
 	}
 	uint32_t idx;
-	if (is_shared(o) && memo_find(e, o, &idx)) {
+	if (mp__obj_shared(o) && memo_find(e, o, &idx)) {
 		return memo_get(e, idx);
 	}
 	if (o->type == MP_TYPE_STR || o->type == MP_TYPE_BYTES) {

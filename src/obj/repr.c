@@ -7,7 +7,7 @@
 
 #include "core/buf.h"
 
-static int repr_into(const mp_obj_t *o, struct mp__buf *b);
+static int repr_into(const mp_obj_t *o, struct mp__buf *b, size_t max);
 
 static int
 put_str(struct mp__buf *b, const char *s)
@@ -233,7 +233,7 @@ float_repr(double v, struct mp__buf *b)
 /* ---- Containers ------------------------------------------------------- */
 
 static int
-items_repr(mp_obj_t *const *items, size_t n, struct mp__buf *b)
+items_repr(mp_obj_t *const *items, size_t n, struct mp__buf *b, size_t max)
 {
 	int rv = 0;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
@@ -241,19 +241,19 @@ items_repr(mp_obj_t *const *items, size_t n, struct mp__buf *b)
 			rv = put_str(b, ", ");
 		}
 		if (rv == 0) {
-			rv = repr_into(items[i], b);
+			rv = repr_into(items[i], b, max);
 		}
 	}
 	return rv;
 }
 
 static int
-seq_repr(const mp_obj_t *o, struct mp__buf *b)
+seq_repr(const mp_obj_t *o, struct mp__buf *b, size_t max)
 {
 	bool tuple = o->type == MP_TYPE_TUPLE;
 	int rv = put_str(b, tuple ? "(" : "[");
 	if (rv == 0) {
-		rv = items_repr(o->u.seq.items, o->u.seq.len, b);
+		rv = items_repr(o->u.seq.items, o->u.seq.len, b, max);
 	}
 	/* A one-item tuple needs its comma: (1,) and not (1). */
 	if (rv == 0 && tuple && o->u.seq.len == 1) {
@@ -263,7 +263,7 @@ seq_repr(const mp_obj_t *o, struct mp__buf *b)
 }
 
 static int
-table_repr(const mp_obj_t *o, struct mp__buf *b)
+table_repr(const mp_obj_t *o, struct mp__buf *b, size_t max)
 {
 	bool dict = o->type == MP_TYPE_DICT;
 	if (o->u.t.len == 0) {
@@ -283,12 +283,12 @@ table_repr(const mp_obj_t *o, struct mp__buf *b)
 		}
 		first = false;
 		if (rv == 0) {
-			rv = repr_into(e->key, b);
+			rv = repr_into(e->key, b, max);
 		}
 		if (rv == 0 && dict) {
 			rv = put_str(b, ": ");
 			if (rv == 0) {
-				rv = repr_into(e->value, b);
+				rv = repr_into(e->value, b, max);
 			}
 		}
 	}
@@ -313,7 +313,7 @@ is_token(const mp_obj_t *o)
  * A manager Token prints as Token.__repr__ does, from its state.
  */
 static int
-instance_repr(const mp_obj_t *o, struct mp__buf *b)
+instance_repr(const mp_obj_t *o, struct mp__buf *b, size_t max)
 {
 	int rv = put_str(b, o->u.inst.name);
 	if (rv != 0) {
@@ -326,14 +326,14 @@ instance_repr(const mp_obj_t *o, struct mp__buf *b)
 			rv = put_str(b, field[i]);
 			if (rv == 0) {
 				rv = repr_into(o->u.inst.state->u.seq.items[i],
-				    b);
+				    b, max);
 			}
 		}
 	} else {
 		rv = put_str(b, "(");
 		if (rv == 0) {
 			rv = items_repr(o->u.inst.args->u.seq.items,
-			    o->u.inst.args->u.seq.len, b);
+			    o->u.inst.args->u.seq.len, b, max);
 		}
 	}
 	return rv != 0 ? rv : put_str(b, ")");
@@ -348,9 +348,9 @@ instance_repr(const mp_obj_t *o, struct mp__buf *b)
 #define REPR_MAX ((size_t)16 << 20)
 
 static int
-repr_into(const mp_obj_t *o, struct mp__buf *b)
+repr_into(const mp_obj_t *o, struct mp__buf *b, size_t max)
 {
-	if (b->len > REPR_MAX) {
+	if (b->len > max) {
 		return -ENOMEM;
 	}
 	switch (o->type) {
@@ -368,13 +368,13 @@ repr_into(const mp_obj_t *o, struct mp__buf *b)
 		return bytes_repr(o, b);
 	case MP_TYPE_TUPLE:
 	case MP_TYPE_LIST:
-		return seq_repr(o, b);
+		return seq_repr(o, b, max);
 	case MP_TYPE_DICT:
 	case MP_TYPE_SET:
 	case MP_TYPE_FROZENSET:
-		return table_repr(o, b);
+		return table_repr(o, b, max);
 	case MP_TYPE_INSTANCE:
-		return instance_repr(o, b);
+		return instance_repr(o, b, max);
 	}
 	return -EINVAL;
 }
@@ -395,12 +395,18 @@ finish(struct mp__buf *b, int rv, char **out)
 }
 
 int
-mp_obj_repr(const mp_obj_t *o, char **out)
+mp__obj_repr_max(const mp_obj_t *o, size_t max, char **out)
 {
 	MP_ASSERT(o != NULL && out != NULL);
 	struct mp__buf b;
 	mp__buf_init(&b);
-	return finish(&b, repr_into(o, &b), out);
+	return finish(&b, repr_into(o, &b, max), out);
+}
+
+int
+mp_obj_repr(const mp_obj_t *o, char **out)
+{
+	return mp__obj_repr_max(o, REPR_MAX, out);
 }
 
 /*
@@ -409,20 +415,20 @@ mp_obj_repr(const mp_obj_t *o, char **out)
  * is the missing key), the tuple's repr otherwise.
  */
 static int
-exception_str(const mp_obj_t *o, struct mp__buf *b)
+exception_str(const mp_obj_t *o, struct mp__buf *b, size_t max)
 {
 	const mp_obj_t *args = o->u.inst.args;
 	if (args->u.seq.len == 0) {
 		return 0;
 	}
 	if (args->u.seq.len > 1) {
-		return repr_into(args, b);
+		return repr_into(args, b, max);
 	}
 	const mp_obj_t *a = args->u.seq.items[0];
 	if (a->type == MP_TYPE_STR && strcmp(o->u.inst.name, "KeyError") != 0) {
 		return mp__buf_append(b, a->u.s.data, a->u.s.len);
 	}
-	return repr_into(a, b);
+	return repr_into(a, b, max);
 }
 
 int
@@ -436,9 +442,9 @@ mp_obj_str(const mp_obj_t *o, char **out)
 		rv = mp__buf_append(&b, o->u.s.data, o->u.s.len);
 	} else if (o->type == MP_TYPE_INSTANCE &&
 	    strcmp(o->u.inst.module, "builtins") == 0 && !is_token(o)) {
-		rv = exception_str(o, &b);
+		rv = exception_str(o, &b, REPR_MAX);
 	} else {
-		rv = repr_into(o, &b);
+		rv = repr_into(o, &b, REPR_MAX);
 	}
 	return finish(&b, rv, out);
 }

@@ -39,11 +39,12 @@ mp__table_fini(struct mp__table *t)
  * Find key. Returns 1 and its entry position in *pos when present; 0 when
  * absent, with *pos the slot where it would be inserted. Comparisons
  * start with identity, as CPython's do, so an object is always found
- * even when it is not equal to itself (a NaN key).
+ * even when it is not equal to itself (a NaN key). eq: the comparison of
+ * two tables this probe is part of, NULL for a lookup.
  */
 static int
 probe(const struct mp__table *t, const mp_obj_t *key, uint64_t hash,
-    size_t *pos)
+    struct mp__eq *eq, size_t *pos)
 {
 	if (t->nslots == 0) {
 		*pos = 0;
@@ -66,7 +67,7 @@ probe(const struct mp__table *t, const mp_obj_t *key, uint64_t hash,
 		} else {
 			const struct mp__entry *e = &t->entries[ix];
 			if (e->key == key || (e->hash == hash &&
-			    mp__obj_equal_inner(e->key, key))) {
+			    mp__obj_equal_in(eq, e->key, key))) {
 				*pos = (size_t)ix;
 				return 1;
 			}
@@ -151,7 +152,7 @@ table_put(struct mp__table *t, mp_obj_t *key, mp_obj_t *value, bool is_set)
 		goto out_release;
 	}
 	size_t pos;
-	if (probe(t, key, hash, &pos) == 1) {
+	if (probe(t, key, hash, NULL, &pos) == 1) {
 		mp_obj_t *old = t->entries[pos].value;
 		t->entries[pos].value = value;
 		mp_obj_unref(old);
@@ -212,7 +213,7 @@ mp_dict_get(const mp_obj_t *d, const mp_obj_t *key)
 	    mp_obj_hash(key, &hash) != 0) {
 		return NULL;
 	}
-	if (probe(&d->u.t, key, hash, &pos) != 1) {
+	if (probe(&d->u.t, key, hash, NULL, &pos) != 1) {
 		return NULL;
 	}
 	return d->u.t.entries[pos].value;
@@ -248,7 +249,7 @@ mp_dict_del(mp_obj_t *d, const mp_obj_t *key)
 		return rv;
 	}
 	struct mp__table *t = &d->u.t;
-	if (probe(t, key, hash, &pos) != 1) {
+	if (probe(t, key, hash, NULL, &pos) != 1) {
 		return -ENOENT;
 	}
 	/* Find the slot pointing at the entry to mark it deleted. */
@@ -332,7 +333,7 @@ mp_set_contains(const mp_obj_t *set, const mp_obj_t *item)
 	    mp_obj_hash(item, &hash) != 0) {
 		return false;
 	}
-	return probe(&set->u.t, item, hash, &pos) == 1;
+	return probe(&set->u.t, item, hash, NULL, &pos) == 1;
 }
 
 bool
@@ -350,7 +351,8 @@ mp_set_next(const mp_obj_t *set, size_t *pos, mp_obj_t **item)
  * a is in b. Order never matters.
  */
 bool
-mp__table_equal(const mp_obj_t *a, const mp_obj_t *b)
+mp__table_equal(struct mp__eq *eq, const mp_obj_t *a,
+    const mp_obj_t *b)
 {
 	const struct mp__table *ta = &a->u.t;
 	const struct mp__table *tb = &b->u.t;
@@ -363,10 +365,10 @@ mp__table_equal(const mp_obj_t *a, const mp_obj_t *b)
 		if (e->key == NULL) {
 			continue;
 		}
-		if (probe(tb, e->key, e->hash, &pos) != 1) {
+		if (probe(tb, e->key, e->hash, eq, &pos) != 1) {
 			return false;
 		}
-		if (e->value != NULL && !mp__obj_equal_inner(e->value,
+		if (e->value != NULL && !mp__obj_equal_in(eq, e->value,
 		    tb->entries[pos].value)) {
 			return false;
 		}

@@ -40,6 +40,7 @@ struct slot {
 	size_t inlen;
 	int raw;                 /* handshake frames still to come */
 	bool overflow;           /* a reply larger than in[]: not checked */
+	bool eof;                /* the server closed its end: read all */
 };
 
 static struct slot slots[SLOTS];
@@ -72,8 +73,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(sock_dir, sizeof(sock_dir), "%s", dir);
 	char addr[128];
 	snprintf(addr, sizeof(addr), "%s/s", sock_dir);
+	/* max_message as large as an input (scripts/fuzz): every frame one
+	 * holds is served, and a list repeat makes at most that many items,
+	 * as many as one input could have sent (64 MiB would let a few
+	 * bytes keep ASan busy for minutes). */
 	struct mp_manager_server_opts opts = { .log = log_none,
-		.log_level = MP_MANAGER_LOG_DEBUG };
+		.log_level = MP_MANAGER_LOG_DEBUG, .max_message = 16384 };
 	fuzz_check(mp_manager_server_open(addr, FUZZ_KEY, FUZZ_KEYLEN, &opts,
 	    &srv) == 0, "server open");
 	atexit(at_exit);
@@ -81,7 +86,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The frames in sl->in: handshake ones skipped, replies checked. */
-static void
+FUZZ_ORACLE static void
 check_replies(struct slot *sl)
 {
 	size_t off = 0;
@@ -123,9 +128,12 @@ drain(void)
 	bool any = false;
 	for (int i = 0; i < SLOTS; i++) {
 		struct slot *sl = &slots[i];
-		while (sl->peer >= 0) {
+		while (sl->peer >= 0 && !sl->eof) {
 			uint8_t tmp[4096];
 			ssize_t n = read(sl->peer, tmp, sizeof(tmp));
+			/* Past its end a socket stays at its end: asking
+			 * again in every later round would only cost. */
+			sl->eof = n == 0;
 			if (n <= 0) {
 				break;
 			}
@@ -196,6 +204,7 @@ slot_open(struct mp_manager_server *s, struct slot *sl, bool handshake)
 	sl->peer = sv[1];
 	sl->inlen = 0;
 	sl->overflow = false;
+	sl->eof = false;
 	/* The challenge, then WELCOME (or FAILURE) and the answer. */
 	sl->raw = handshake ? 3 : 1;
 }

@@ -17,8 +17,8 @@
  *                    1 mp_conn_recv_bytes_into (a buffer of the limit),
  *                    2 mp_conn_recv (a pickle), 3 mp__conn_recv_view;
  *   (mode >> 3) & 3  the message limit: the default (256 MiB), 1 MiB,
- *                    100000 bytes (above the 64 KiB receive buffer) or
- *                    64 bytes;
+ *                    1.5 times the receive buffer (a frame past it goes
+ *                    straight to its own buffer) or 64 bytes;
  *   mode & 0x20      the stream arrives in chunks of (chunk byte + 1)
  *                    bytes (at least 1/64 of it), each followed by
  *                    non-blocking receives (a
@@ -26,6 +26,12 @@
  *                    all at once.
  * After the stream the writer closes, and receives go on until one fails
  * for good (end of file, a bad header, a truncated frame, ...).
+ *
+ * The fuzz build shrinks the receive buffer to 4 KiB and the size a
+ * large message's buffer starts at to 8 KiB (src/conn/conn_internal.h),
+ * so that inputs of up to 32 KiB (scripts/fuzz) take every path: small
+ * frames, large ones, parked and resumed, and buffers growing (doubling)
+ * as bytes arrive.
  *
  * Checked against a plain reading of the stream: every message received
  * is the next frame's payload (4-byte header, or -1 and an 8-byte
@@ -41,7 +47,7 @@ struct ref {
 
 /* The next frame of the stream as the protocol reads it: 1 with its
  * payload, 0 when incomplete, -EPROTO for a bad header. */
-static int
+FUZZ_ORACLE static int
 ref_next(const struct ref *r, const uint8_t **payload, uint64_t *n,
     size_t *hdr)
 {
@@ -71,7 +77,7 @@ ref_next(const struct ref *r, const uint8_t **payload, uint64_t *n,
 }
 
 /* a and b encode alike (== would not do: NaN is not equal to NaN). */
-static void
+FUZZ_ORACLE static void
 same_value(const mp_obj_t *a, const mp_obj_t *b)
 {
 	void *pa = NULL, *pb = NULL;
@@ -175,7 +181,11 @@ receive(struct run *r, bool nowait)
 	return false;
 }
 
-static const size_t limits[4] = { 0, (size_t)1 << 20, 100000, 64 };
+static const size_t limits[4] = { 0, (size_t)1 << 20,
+	MP__CONN_RBUF_SIZE * 3 / 2, 64 };
+
+/* recv_bytes_into's limit is its buffer's size: at most this. */
+#define INTO_MAX (2 * MP__CONN_ALLOC_AHEAD)
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -205,8 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mp_conn_set_max_message(r.c, limits[(mode >> 3) & 3]);
 	r.max = mp_conn_max_message(r.c);
 	if (r.api == 1) {
-		/* recv_bytes_into's limit is the buffer: keep it small. */
-		r.max = r.max > 100000 ? 100000 : r.max;
+		r.max = r.max > INTO_MAX ? INTO_MAX : r.max;
 		r.into = malloc(r.max);
 		fuzz_check(r.into != NULL, "malloc");
 	}

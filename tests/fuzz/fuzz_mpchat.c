@@ -47,7 +47,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* A strict UTF-8 reading of its own, independent of text.c's: the
  * length of the character at s with its code point, or 0 if invalid. */
-static size_t
+FUZZ_ORACLE static size_t
 next_cp(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
@@ -70,7 +70,7 @@ next_cp(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
-static bool
+FUZZ_ORACLE static bool
 unsafe_cp(uint32_t cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
@@ -79,7 +79,7 @@ unsafe_cp(uint32_t cp)
 }
 
 /* What chat_escape made of text[0..len) is safe to show. */
-static void
+FUZZ_ORACLE static void
 check_shown(const char *text, size_t len, size_t max_in, const char *shown)
 {
 	fuzz_check(shown != NULL, "chat_escape: out of memory");

@@ -70,6 +70,10 @@ def gen_pickle(outdir):
     nest = b")" + b"2\x86" * 60
     write(outdir, "pickle", "nest-key", b"\x80\x04}" + nest + b"K\x01s.")
     write(outdir, "pickle", "nest", b"\x80\x04" + nest + b".")
+    # Two such nests built apart, as keys of one dict: equal hashes, so
+    # compared, pair by pair 2^60 times before equality kept equal pairs.
+    write(outdir, "pickle", "nest-equal-keys",
+          b"\x80\x04}" + nest + b"K\x01s" + nest + b"K\x02s.")
     for i, req in enumerate(requests()):
         write(outdir, "pickle", "request%02d" % i, dumps(req))
     for i, rep in enumerate(replies()):
@@ -129,7 +133,8 @@ def gen_frame(outdir):
     vals = [v for _, v in small_values()]
     conv = b"".join(frame(dumps(v)) for v in vals[:12])
     reqs = b"".join(frame(dumps(r)) for r in requests())
-    big = frame(dumps(bytes(70000)))
+    # Larger than the fuzz build's 8 KiB a large message starts at, twice.
+    big = frame(dumps(bytes(20000)))
     for mode in range(8):
         write(outdir, "frame", "conversation-m%d" % mode,
               bytes([mode << 1, 0]) + conv)
@@ -348,6 +353,11 @@ def gen_dispatch(outdir):
                frame(dumps(["not", "a", "tuple"])) +
                frame(b"\x80\x04\x95garbage"))
     seeds["big-frame8"] = record(0, frame8(dumps((None, "dummy", (), {}))))
+    # Found by fuzzing: l *= 53, again and again, made 20 million items
+    # before a repeat was bounded by max_message.
+    seeds["list-repeat"] = session([(("list", [3, 1, 2]), {})],
+                                   [("__imul__", (53,), {})] * 4 +
+                                   [("__rmul__", (2,), {})])
     for name, data in seeds.items():
         write(outdir, "dispatch", name, data)
 
