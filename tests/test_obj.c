@@ -78,6 +78,70 @@ Test(obj, singletons_are_immortal)
 	mp_test_count_end();
 }
 
+Test(obj, small_ints_are_shared_and_immortal)
+{
+	mp_test_count_start();
+	for (int64_t v = -5; v <= 256; v++) {
+		mp_obj_t *a = mp_int(v);
+		cr_assert_eq(a, mp_int(v), "%lld is not shared", (long long)v);
+		int64_t got = 0;
+		cr_assert_eq(mp_int_value(mp_obj_ref(a), &got), 0);
+		cr_assert_eq(got, v);
+		mp_obj_unref(a);
+		mp_obj_unref(a);
+		mp_obj_unref(a);
+	}
+	cr_assert_eq(mp_test_count_live(), 0, "small ints allocate nothing");
+	int64_t edges[] = { -6, 257 };
+	for (size_t k = 0; k < 2; k++) {
+		mp_obj_t *a = mp_int(edges[k]);
+		mp_obj_t *b = mp_int(edges[k]);
+		cr_assert_neq(a, b);
+		cr_assert(mp_obj_equal(a, b));
+		cr_assert_eq(mp_test_count_live(), 2);
+		mp_obj_unref(a);
+		mp_obj_unref(b);
+	}
+	mp_test_count_end();
+}
+
+static void *
+churn_small_objects(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++) {
+		mp_obj_unref(mp_list_of(3, mp_str("name"), mp_int(100000 + i),
+		    mp_str("hello")));
+	}
+	return NULL;
+}
+
+/*
+ * Freed small objects go to the thread's cache of blocks (obj/cache.c):
+ * the next object of that size reuses the block, and a thread that exits
+ * returns its blocks (the ASan build's leak check fails this case if it
+ * does not).
+ */
+Test(obj, freed_small_objects_are_reused_and_returned_at_thread_exit)
+{
+	mp_obj_t *a = mp_str("abc");
+	void *where = a;
+	mp_obj_unref(a);
+	mp_obj_t *b = mp_str("xyz");
+	cr_assert_eq((void *)b, where, "the freed block is reused");
+	cr_assert_str_eq(mp_str_data(b, NULL), "xyz");
+	mp_obj_unref(b);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, churn_small_objects, NULL), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	/* Switching allocators returns this thread's blocks first. */
+	mp_test_count_start();
+	mp_obj_t *c = mp_str("counted");
+	cr_assert_eq(mp_test_count_live(), 1);
+	mp_obj_unref(c);
+	mp_test_count_end();
+}
+
 Test(obj, references_keep_objects_alive)
 {
 	mp_test_count_start();

@@ -48,6 +48,13 @@ should_fail(void)
 	return false;
 }
 
+bool
+mp__alloc_cacheable(void)
+{
+	return user_malloc == malloc &&
+	    !atomic_load_explicit(&injection_used, memory_order_relaxed);
+}
+
 unsigned long
 mp__alloc_fail_after(unsigned long n)
 {
@@ -139,6 +146,7 @@ mp_set_allocator(void *(*malloc_fn)(size_t),
     void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
 {
 	bool all = malloc_fn != NULL && realloc_fn != NULL && free_fn != NULL;
+	mp__obj_cache_drain();
 	user_malloc = all ? malloc_fn : malloc;
 	user_realloc = all ? realloc_fn : realloc;
 	user_free = all ? free_fn : free;

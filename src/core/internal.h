@@ -46,6 +46,15 @@ MP_API unsigned long mp__alloc_fail_after(unsigned long n);
  * allocating.
  */
 MP_API void mp__alloc_fail_only(const pthread_t *thread);
+/*
+ * Whether blocks may be kept in a cache of freed blocks (obj/cache.c):
+ * only while the library uses libc's malloc and fault injection was never
+ * used in this process (so that every allocation of a test is counted).
+ */
+bool mp__alloc_cacheable(void);
+/* Return the calling thread's cached object blocks to libc (obj/cache.c);
+ * mp_set_allocator calls it before switching allocators. */
+void mp__obj_cache_drain(void);
 
 /* Monotonic time and deadlines. A deadline of -1 means "forever". */
 int64_t mp__now_ns(void);

@@ -23,13 +23,23 @@ mp__obj_alloc(enum mp_type type, size_t extra)
 	if (extra > SIZE_MAX - sizeof(mp_obj_t)) {
 		return NULL;
 	}
-	mp_obj_t *o = mp__malloc(sizeof(*o) + extra);
+	size_t size = sizeof(mp_obj_t) + extra;
+	unsigned cls = 0;
+	mp_obj_t *o;
+	if (size <= MP__OBJ_CACHE_MAX) {
+		cls = (unsigned)((size + MP__OBJ_CACHE_GRAIN - 1) /
+		    MP__OBJ_CACHE_GRAIN);
+		o = mp__obj_cache_take(cls);
+	} else {
+		o = mp__malloc(size);
+	}
 	if (o == NULL) {
 		return NULL;
 	}
 	memset(o, 0, sizeof(*o));
 	atomic_init(&o->refs, 1);
 	o->type = type;
+	o->cls = (uint8_t)cls;
 	return o;
 }
 
@@ -96,7 +106,11 @@ obj_free(mp_obj_t *o)
 	default:
 		break;
 	}
-	mp__free(o);
+	if (o->cls != 0) {
+		mp__obj_cache_give(o, o->cls);
+	} else {
+		mp__free(o);
+	}
 }
 
 void
@@ -174,9 +188,31 @@ mp_bool(bool v)
 	return v ? &true_obj : &false_obj;
 }
 
+/*
+ * Small ints are shared, immortal objects, as CPython keeps -5..256: a
+ * decoded message's counters and indices then cost no allocation.
+ */
+#define SMALL_INT_MIN (-5)
+#define SMALL_INT_MAX 256
+static mp_obj_t small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
+
+__attribute__((constructor)) static void
+small_ints_init(void)
+{
+	for (int64_t v = SMALL_INT_MIN; v <= SMALL_INT_MAX; v++) {
+		mp_obj_t *o = &small_ints[v - SMALL_INT_MIN];
+		o->type = MP_TYPE_INT;
+		o->immortal = true;
+		o->u.i.small = v;
+	}
+}
+
 mp_obj_t *
 mp_int(int64_t v)
 {
+	if (v >= SMALL_INT_MIN && v <= SMALL_INT_MAX) {
+		return &small_ints[v - SMALL_INT_MIN];
+	}
 	mp_obj_t *o = mp__obj_alloc(MP_TYPE_INT, 0);
 	if (o != NULL) {
 		o->u.i.small = v;

@@ -50,6 +50,8 @@ struct mp_obj {
 	atomic_size_t refs;
 	enum mp_type type;
 	bool immortal;
+	/* Size class of the block (cache.c), 0: a block of its own size. */
+	uint8_t cls;
 	union {
 		bool b;
 		struct mp__int i;
@@ -81,6 +83,12 @@ struct mp_obj {
 		} inst;
 	} u;
 };
+
+/* cache.c: blocks of cls * MP__OBJ_CACHE_GRAIN bytes, cls >= 1. */
+#define MP__OBJ_CACHE_GRAIN 16
+#define MP__OBJ_CACHE_MAX 256
+void *mp__obj_cache_take(unsigned cls);
+void mp__obj_cache_give(void *block, unsigned cls);
 
 /* obj.c */
 mp_obj_t *mp__obj_alloc(enum mp_type type, size_t extra);
