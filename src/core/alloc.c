@@ -48,17 +48,13 @@ should_fail(void)
 	return false;
 }
 
-bool
-mp__alloc_cacheable(void)
-{
-	return user_malloc == malloc &&
-	    !atomic_load_explicit(&injection_used, memory_order_relaxed);
-}
+_Atomic bool mp__alloc_cache_ok = true;
 
 unsigned long
 mp__alloc_fail_after(unsigned long n)
 {
 	atomic_store(&injection_used, true);
+	atomic_store(&mp__alloc_cache_ok, false);
 	atomic_store(&fail_countdown, n);
 	return atomic_exchange(&alloc_count, 0);
 }
@@ -150,4 +146,6 @@ mp_set_allocator(void *(*malloc_fn)(size_t),
 	user_malloc = all ? malloc_fn : malloc;
 	user_realloc = all ? realloc_fn : realloc;
 	user_free = all ? free_fn : free;
+	atomic_store(&mp__alloc_cache_ok,
+	    !all && !atomic_load(&injection_used));
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -50,8 +51,15 @@ MP_API void mp__alloc_fail_only(const pthread_t *thread);
  * Whether blocks may be kept in a cache of freed blocks (obj/cache.c):
  * only while the library uses libc's malloc and fault injection was never
  * used in this process (so that every allocation of a test is counted).
+ * A plain flag read on every object allocation; alloc.c keeps it.
  */
-bool mp__alloc_cacheable(void);
+extern _Atomic bool mp__alloc_cache_ok;
+
+static inline bool
+mp__alloc_cacheable(void)
+{
+	return atomic_load_explicit(&mp__alloc_cache_ok, memory_order_relaxed);
+}
 /* Return the calling thread's cached object blocks to libc (obj/cache.c);
  * mp_set_allocator calls it before switching allocators. */
 void mp__obj_cache_drain(void);
