@@ -3,6 +3,7 @@
 #include "obj/obj_impl.h"
 
 #include <pthread.h>
+#include <stddef.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CACHE_ASAN 1
@@ -46,9 +47,20 @@
 #define CACHE_DEPTH 32
 #define N_CLASSES (MP__OBJ_CACHE_MAX / MP__OBJ_CACHE_GRAIN)
 
+/*
+ * A cached block keeps its link after the object header, so that under
+ * ASan the header (refs, type: what a use after free touches first) stays
+ * poisoned while LeakSanitizer, which does not read poisoned memory, still
+ * follows the chain from the thread's cache and sees no leak.
+ */
 struct free_block {
+	uint8_t header[16];
 	struct free_block *next;
 };
+#define LINK_OFFSET offsetof(struct free_block, next)
+#define LINK_SIZE sizeof(struct free_block *)
+_Static_assert(sizeof(struct free_block) <= sizeof(mp_obj_t),
+    "every object block holds the link");
 
 struct cache {
 	struct free_block *head[N_CLASSES];
@@ -70,8 +82,8 @@ cache_drain(void *unused)
 	for (size_t c = 0; c < N_CLASSES; c++) {
 		struct free_block *b = cache.head[c];
 		while (b != NULL) {
-			UNPOISON(b, (c + 1) * MP__OBJ_CACHE_GRAIN);
 			struct free_block *next = b->next;
+			UNPOISON(b, (c + 1) * MP__OBJ_CACHE_GRAIN);
 			free(b);
 			b = next;
 		}
@@ -133,5 +145,8 @@ mp__obj_cache_give(void *block, unsigned cls)
 	b->next = cache.head[cls - 1];
 	cache.head[cls - 1] = b;
 	cache.n[cls - 1]++;
-	POISON(b, (size_t)cls * MP__OBJ_CACHE_GRAIN);
+	size_t size = (size_t)cls * MP__OBJ_CACHE_GRAIN;
+	POISON(b, LINK_OFFSET);
+	POISON((uint8_t *)b + LINK_OFFSET + LINK_SIZE,
+	    size - LINK_OFFSET - LINK_SIZE);
 }
