@@ -8,6 +8,17 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HARNESS_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARNESS_LSAN 1
+#endif
+#endif
+#ifdef HARNESS_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define MAX_FDS 1024
 
 static bool open_before[MAX_FDS];
@@ -105,7 +116,20 @@ mp_test_teardown(void)
 		cr_log_error("LEAK: fd %d was opened by the case and not closed",
 		    leaked);
 	}
-	if (child_left || leaked >= 0) {
+	/*
+	 * A case's process ends with _exit, which skips LeakSanitizer's
+	 * check at exit: run it here, so the ASan build fails a case that
+	 * leaks memory as it fails one that leaks an fd.
+	 */
+	bool mem_leak = false;
+#ifdef HARNESS_LSAN
+	mem_leak = __lsan_do_recoverable_leak_check() != 0;
+	if (mem_leak) {
+		cr_log_error("LEAK: memory was allocated by the case and not "
+		    "released (LeakSanitizer's report above)");
+	}
+#endif
+	if (child_left || leaked >= 0 || mem_leak) {
 		fflush(NULL);
 		kill_children();
 		_exit(99);
