@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conn/pipe_ring.c: a duplex mp_pipe's messages through shared rings; the socket wakes sleepers and carries large frames. */
 #include "conn/pipe_ring.h"
+#include "sync/wait.h"
 
 #include <poll.h>
 #include <string.h>
@@ -178,6 +179,22 @@ peer_gone(const mp_conn_t *c)
 }
 
 /*
+ * A doorbell still in the socket wakes every receiver that polls it
+ * (poll returns at once), so a second one is needless: a receiver woken
+ * but not yet running (on our CPU, say) would otherwise cost a bell per
+ * message. The receiver counts bells taken before it sleeps again (a
+ * seq_cst read-modify-write of sleepers between), and we read the count
+ * after the fence that follows our publish: if we see its bell count
+ * old, it sees our record.
+ */
+static bool
+bell_needed(struct mp__pring_dir *d)
+{
+	return atomic_load_explicit(&d->bells, memory_order_relaxed) ==
+	    atomic_load_explicit(&d->bells_taken, memory_order_relaxed);
+}
+
+/*
  * Wake the sleeping receiver: one doorbell header in the socket, counted
  * first (a receiver takes no more than the count). A full socket is
  * readable already, so EAGAIN loses nothing.
@@ -212,17 +229,22 @@ static bool
 room_spin(mp_conn_t *c, struct mp__pring_dir *d, uint64_t want_head)
 {
 	int64_t end = mp__now_ns() + MP__CONN_SPIN_NS;
-	do {
-		for (int i = 0; i < 64; i++) {
-			c->head_seen = atomic_load_explicit(&d->head,
-			    memory_order_acquire);
-			if ((int64_t)(want_head - c->head_seen) <= 0) {
-				return true;
-			}
-			mp__spin_pause();
+	for (unsigned turn = 1;; turn++) {
+		c->head_seen = atomic_load_explicit(&d->head,
+		    memory_order_acquire);
+		if ((int64_t)(want_head - c->head_seen) <= 0) {
+			return true;
 		}
-	} while (mp__now_ns() < end);
-	return false;
+		mp__spin_pause();
+		/* A receiver on our CPU runs while we yield (ring_spin). */
+		if (turn >= MP__WAIT_PURE_TURNS &&
+		    turn % MP__WAIT_YIELD_EVERY == 0) {
+			if (mp__now_ns() >= end) {
+				return false;
+			}
+			sched_yield();
+		}
+	}
 }
 
 /*
@@ -243,6 +265,15 @@ wait_room(mp_conn_t *c, struct mp__pring_dir *d, uint64_t want_head)
 		return 0;
 	}
 	uint64_t before = c->head_seen;
+	/*
+	 * Asleep, wait for a quarter of the ring more than we need (no
+	 * further than the tail, so a receiver that drains it all reaches
+	 * it): a wake-up then buys many messages, not one.
+	 */
+	uint64_t tail = atomic_load_explicit(&d->tail, memory_order_relaxed);
+	uint64_t want = want_head + MP__PRING_CAP / 4;
+	atomic_store_explicit(&d->room_want,
+	    (int64_t)(want - tail) > 0 ? tail : want, memory_order_relaxed);
 	int rv;
 	for (;;) {
 		uint32_t seq = atomic_load_explicit(&d->room_seq,
@@ -361,7 +392,8 @@ send_locked(mp_conn_t *c, struct mp__pring_dir *d, const void *p, size_t n,
 		 * record, or we see it counted and ring.
 		 */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (atomic_load_explicit(&d->sleepers, memory_order_relaxed)) {
+		if (atomic_load_explicit(&d->sleepers, memory_order_relaxed) &&
+		    bell_needed(d)) {
 			return ring_bell(c, d);
 		}
 		return 0;
@@ -558,14 +590,20 @@ deliver(mp_conn_t *c, struct mp__dest *d, const uint8_t *src, size_t n)
 
 /*
  * Advance head past what we read, then wake a sender waiting for room:
- * store, fence, read the flag (the mirror of wait_room).
+ * store, fence, read the flag (the mirror of wait_room). Once, when head
+ * reached what it waits for: the exchange takes the flag, and a sender
+ * that wants more raises it again.
  */
 static void
 consumed(struct mp__pring_dir *dir, uint64_t head)
 {
 	atomic_store_explicit(&dir->head, head, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&dir->room_wait, memory_order_relaxed)) {
+	if (atomic_load_explicit(&dir->room_wait, memory_order_acquire) &&
+	    (int64_t)(head - atomic_load_explicit(&dir->room_want,
+	    memory_order_relaxed)) >= 0 &&
+	    atomic_exchange_explicit(&dir->room_wait, 0,
+	    memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&dir->room_seq, 1,
 		    memory_order_seq_cst);
 		mp__futex_wake(&dir->room_seq, INT32_MAX);
@@ -625,16 +663,26 @@ ring_spin(mp_conn_t *c, struct mp__pring_dir *dir, uint64_t head,
 	if (deadline >= 0 && deadline < end) {
 		end = deadline;
 	}
-	do {
-		for (int i = 0; i < 64; i++) {
-			if (atomic_load_explicit(&dir->tail,
-			    memory_order_relaxed) != head) {
-				c->spin_misses = 0;
-				return true;
-			}
-			mp__spin_pause();
+	for (unsigned turn = 1;; turn++) {
+		if (atomic_load_explicit(&dir->tail, memory_order_relaxed) !=
+		    head) {
+			c->spin_misses = 0;
+			return true;
 		}
-	} while (mp__now_ns() < end);
+		mp__spin_pause();
+		/*
+		 * As sync/wait.h's spin: after ~1.5 us, yield now and then.
+		 * A sender on our CPU then runs and fills the ring for its
+		 * time slice, instead of waking us once per message.
+		 */
+		if (turn >= MP__WAIT_PURE_TURNS &&
+		    turn % MP__WAIT_YIELD_EVERY == 0) {
+			if (mp__now_ns() >= end) {
+				break;
+			}
+			sched_yield();
+		}
+	}
 	if (c->spin_misses < MP__CONN_SPIN_MISSES) {
 		c->spin_misses++;
 	}

@@ -66,7 +66,9 @@ struct mp__pring_dir {
 	_Atomic uint32_t sleepers;   /* receivers about to poll the socket */
 	_Atomic uint32_t room_wait;  /* a sender waits for room */
 	_Atomic uint32_t room_seq;   /* its futex word, bumped by receivers */
-	uint8_t pad4[64 - 12];
+	uint32_t pad4a;
+	_Atomic uint64_t room_want;  /* the head it waits for */
+	uint8_t pad4[64 - 24];
 };
 
 _Static_assert(sizeof(struct mp__pring_dir) == 320, "one line per writer");
