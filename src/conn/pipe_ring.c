@@ -759,6 +759,9 @@ static int
 recv_locked(mp_conn_t *c, struct mp__pring_dir *dir, struct mp__dest *d,
     int64_t deadline, bool nowait)
 {
+	if (atomic_load_explicit(&dir->broken, memory_order_relaxed)) {
+		return -EPROTO;
+	}
 	if (c->rview_pending) {
 		return give_rview(c, d);
 	}

@@ -50,9 +50,8 @@ struct mp__pring_dir {
 	_Atomic uint32_t kernel;     /* 1: this direction uses the socket only */
 	_Atomic uint32_t kernel_req; /* mp_conn_fileno asked for the switch */
 	_Atomic uint32_t send_frame; /* a MARKER's frame is being written */
-	_Atomic uint32_t broken;     /* a sender or receiver died mid-frame */
 	_Atomic uint32_t bells;      /* doorbells written to the socket */
-	uint8_t pad0[64 - 44];
+	uint8_t pad0[64 - 40];
 	_Atomic uint64_t tail;
 	uint8_t pad1[56];
 	/* Receiver's line: written under recv_lock. */
@@ -62,11 +61,11 @@ struct mp__pring_dir {
 	uint8_t pad2[64 - 32];
 	_Atomic uint64_t head;
 	uint8_t pad3[56];
-	/* Wake-up words: written only around a sleep. */
+	/* Read by both sides at every message, written only rarely. */
 	_Atomic uint32_t sleepers;   /* receivers about to poll the socket */
 	_Atomic uint32_t room_wait;  /* a sender waits for room */
 	_Atomic uint32_t room_seq;   /* its futex word, bumped by receivers */
-	uint32_t pad4a;
+	_Atomic uint32_t broken;     /* a sender or receiver died mid-frame */
 	_Atomic uint64_t room_want;  /* the head it waits for */
 	uint8_t pad4[64 - 24];
 };
