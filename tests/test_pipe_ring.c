@@ -172,6 +172,74 @@ Test(pipe_ring, several_senders_on_one_end_deliver_each_message_once)
 	senders_to_one_end(4, 3000);
 }
 
+/* In a receiver child: take messages until an empty one; report. */
+static int
+receive_share(mp_conn_t *c, int out)
+{
+	uint32_t count = 0;
+	uint32_t sum = 0;
+	for (;;) {
+		void *p;
+		size_t len;
+		if (mp_conn_recv_bytes(c, BIG, MP_FOREVER, &p, &len) != 0) {
+			return 1;
+		}
+		if (len == 0) {
+			mp_free(p);
+			break;
+		}
+		uint32_t tag[2];
+		memcpy(tag, p, sizeof(tag));
+		if (len != msg_len(tag[0], tag[1])) {
+			return 2;
+		}
+		count++;
+		sum += tag[1] + 1;
+		mp_free(p);
+	}
+	/* One write (< PIPE_BUF): the receivers' reports do not mix. */
+	uint32_t rep[2] = { count, sum };
+	return write(out, rep, sizeof(rep)) == sizeof(rep) ? 0 : 3;
+}
+
+Test(pipe_ring, several_receivers_on_one_end_take_each_message_once)
+{
+	mp_conn_t *a, *b;
+	expect_ok(mp_pipe(&a, &b, true));
+	enum { RECEIVERS = 3, N = 3000 };
+	int res[2];
+	mp_test_pipe(res);
+	pid_t pids[RECEIVERS];
+	for (int r = 0; r < RECEIVERS; r++) {
+		pids[r] = mp_test_fork();
+		if (pids[r] == 0) {
+			mp_conn_close(a);
+			_exit(receive_share(b, res[1]));
+		}
+	}
+	close(res[1]);
+	mp_conn_close(b);
+	cr_assert_eq(send_stream(a, 0, N), 0);
+	for (int r = 0; r < RECEIVERS; r++) {
+		expect_ok(mp_conn_send_bytes(a, "", 0));
+	}
+	uint32_t count = 0;
+	uint32_t sum = 0;
+	for (int r = 0; r < RECEIVERS; r++) {
+		uint32_t rep[2];
+		cr_assert_eq(read(res[0], rep, sizeof(rep)), sizeof(rep));
+		count += rep[0];
+		sum += rep[1];
+	}
+	for (int r = 0; r < RECEIVERS; r++) {
+		cr_assert_eq(mp_test_reap(pids[r]), 0);
+	}
+	cr_assert_eq(count, N);
+	cr_assert_eq(sum, (uint32_t)N * (N + 1) / 2, "each message once");
+	close(res[0]);
+	mp_conn_close(a);
+}
+
 Test(pipe_ring, one_thread_may_send_more_than_the_ring_then_receive)
 {
 	/* The socket's buffer takes what the ring cannot, as before. */
