@@ -24,7 +24,7 @@
  * -2), written to the socket after a publish that found a sleeper. Only
  * our own ends share this socket; the frame reader skips it.
  */
-#define MP__PRING_BELL 0xFFFFFFFEu
+#define MP__PRING_BELL_BYTES "\xFF\xFF\xFF\xFE"
 
 /* Record types; a record is an 8-byte header, then the payload padded to 8. */
 enum {
@@ -47,7 +47,7 @@ struct mp__prec {
 struct mp__pring_dir {
 	/* Sender's line: written under send_lock. */
 	struct mp_lock send_lock;
-	_Atomic uint32_t kernel;     /* 1: this direction uses the socket only */
+	_Atomic uint32_t kernel;     /* 1: this direction uses the socket */
 	_Atomic uint32_t kernel_req; /* mp_conn_fileno asked for the switch */
 	_Atomic uint32_t send_frame; /* a MARKER's frame is being written */
 	_Atomic uint32_t bells;      /* doorbells written to the socket */
@@ -85,6 +85,36 @@ struct mp__pring {
 
 #define MP__PRING_DATA_OFF ((size_t)4096)
 #define MP__PRING_MAP_SIZE (MP__PRING_DATA_OFF + 2 * (size_t)MP__PRING_CAP)
+
+/*
+ * A sender waiting for room, or a receiver waiting for a MARKER's frame,
+ * checks every slice that its peer still lives.
+ */
+#define MP__PRING_SLICE_NS (50 * 1000000LL)
+
+static inline uint8_t *
+mp__pring_data(struct mp__pring *r, int e)
+{
+	return (uint8_t *)r + MP__PRING_DATA_OFF + (size_t)e * MP__PRING_CAP;
+}
+
+static inline struct mp__pring_dir *
+mp__pring_send_dir(const mp_conn_t *c)
+{
+	return &c->ring->dir[c->ring_end];
+}
+
+static inline struct mp__pring_dir *
+mp__pring_recv_dir(const mp_conn_t *c)
+{
+	return &c->ring->dir[1 - c->ring_end];
+}
+
+static inline uint64_t
+mp__pring_rec_size(size_t n)
+{
+	return sizeof(struct mp__prec) + (((uint64_t)n + 7) & ~(uint64_t)7);
+}
 
 /* Map and initialise a ring pair. 0 or -ENOMEM. */
 int mp__pring_new(struct mp__pring **out);
@@ -133,6 +163,18 @@ bool mp__pring_after_wake(mp_conn_t *c);
  */
 uint32_t mp__pring_bells_owed(const mp_conn_t *c);
 void mp__pring_bell_taken(mp_conn_t *c);
+
+/*
+ * Take a side's lock (l, with its frame flag) of direction d; a dead
+ * holder is repaired (*dead: mark consistent at unlock). Returns 0,
+ * -EAGAIN (nowait), -ETIMEDOUT. mp__pring_unlock releases it.
+ */
+int mp__pring_lock(struct mp__pring_dir *d, struct mp_lock *l,
+    _Atomic uint32_t *frame, int64_t deadline, bool nowait, bool *dead);
+void mp__pring_unlock(struct mp_lock *l, bool dead);
+
+/* Put d on the socket if its send lock is free; whether d is now there. */
+bool mp__pring_try_kernel(struct mp__pring_dir *d);
 
 /* mp_conn_fileno's switch of both directions to the socket. */
 void mp__pring_to_kernel(struct mp__pring *r);

@@ -50,7 +50,8 @@ ready_now(mp_conn_t *c)
 	if (!c->readable) {
 		return false;
 	}
-	return c->ring != NULL ? mp__pring_ready(c) : mp__conn_frame_buffered(c);
+	return c->ring != NULL ? mp__pring_ready(c) :
+	    mp__conn_frame_buffered(c);
 }
 
 /*
