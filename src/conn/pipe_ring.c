@@ -176,7 +176,7 @@ ring_bell(mp_conn_t *c, struct mp__pring_dir *d)
 	atomic_fetch_add_explicit(&d->bells, 1, memory_order_seq_cst);
 	size_t done = 0;
 	while (done < 4) {
-		ssize_t r = send(c->fd, MP__PRING_BELL_BYTES + done, 4 - done,
+		ssize_t r = send(c->fd, &MP__PRING_BELL_BYTES[done], 4 - done,
 		    MSG_NOSIGNAL | (done == 0 ? MSG_DONTWAIT : 0));
 		if (r >= 0) {
 			done += (size_t)r;
