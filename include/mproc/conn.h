@@ -23,7 +23,8 @@ extern "C" {
  *
  * Threads: one thread sending and one thread receiving at the same time is
  * safe; two senders or two receivers on one connection need a lock of the
- * caller's. Closing races with everything.
+ * caller's (not on a duplex mp_pipe's ends before mp_conn_fileno: they
+ * lock for themselves). Closing races with everything.
  * Fork: usable in the child. Data buffered before the fork is in both
  * copies, so only one process should read from a given connection.
  */
@@ -82,7 +83,10 @@ MP_API void mp_conn_close(mp_conn_t *c);
  * mp_conn_fileno: the connection's fd, for the caller's own poll loop. It
  * stays owned by the connection. Note that data may already be buffered in
  * the connection, so use mp_conn_poll (or mp_conn_wait) before blocking on
- * the fd. This function cannot fail.
+ * the fd. On an end of a duplex mp_pipe it also moves both directions of
+ * the pipe from shared memory to the socket for good; messages sent before
+ * stay in memory (received as usual, not seen on the fd). This function
+ * cannot fail.
  */
 MP_API int mp_conn_fileno(const mp_conn_t *c);
 
@@ -179,7 +183,11 @@ MP_API int mp_conn_wait(mp_conn_t *const *conns, size_t n, int64_t timeout_ms,
 
 /*
  * mp_pipe: multiprocessing.Pipe(duplex). With duplex, a and b are the two
- * ends of an AF_UNIX stream socketpair and both send and receive. Without,
+ * ends of an AF_UNIX stream socketpair and both send and receive; messages
+ * up to 16 KiB travel in a ring in memory the two ends share (inherited
+ * over fork), larger ones through the socket in order, and several
+ * senders or receivers on one end are safe (see mp_conn_fileno for the
+ * switch to the socket). Without,
  * a is the read end and b the write end of a pipe, in the order CPython's
  * Pipe(duplex=False) returns (r, w); the pipe buffer is raised to 1 MiB
  * where the system allows it. Both fds are close-on-exec: hand an end to a

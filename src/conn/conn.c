@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conn/conn.c: multiprocessing.connection framing over an fd, with buffered receives. */
 #include "conn/conn_internal.h"
+#include "conn/pipe_ring.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,21 +13,6 @@
 
 /* Shrink the send buffer back after a message made it larger than this. */
 #define SBUF_KEEP ((size_t)4 << 20)
-
-/* Where a received message goes. */
-enum dest_kind {
-	DEST_ALLOC, /* a new buffer for the caller */
-	DEST_INTO,  /* the caller's buffer */
-	DEST_VIEW,  /* a pointer into rbuf, valid until the next receive */
-};
-
-struct dest {
-	enum dest_kind kind;
-	uint8_t *buf;  /* DEST_INTO: the caller's buffer; else the result */
-	size_t max;    /* longest acceptable message */
-	size_t len;    /* result */
-	bool owned;    /* buf was allocated for a large DEST_VIEW message */
-};
 
 int
 mp__conn_new(int fd, bool readable, bool writable, bool is_sock,
@@ -71,6 +57,10 @@ mp_conn_close(mp_conn_t *c)
 	}
 	/* close(2) may fail with EINTR; the fd is gone either way on Linux. */
 	close(c->fd);
+	if (c->ring != NULL) {
+		mp__pring_close(c->ring, c->ring_end);
+	}
+	mp__free(c->rview);
 	mp__free(c->rbuf);
 	mp__free(c->pend);
 	mp__buf_fini(&c->sbuf);
@@ -81,6 +71,10 @@ int
 mp_conn_fileno(const mp_conn_t *c)
 {
 	MP_ASSERT(c != NULL);
+	if (c->ring != NULL) {
+		/* The caller will poll or read the fd: no more rings. */
+		mp__pring_to_kernel(c->ring);
+	}
 	return c->fd;
 }
 
@@ -208,13 +202,9 @@ sbuf_trim(mp_conn_t *c)
 	}
 }
 
-int
-mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
+static int
+send_bytes(mp_conn_t *c, const void *buf, size_t len)
 {
-	MP_ASSERT(c != NULL);
-	if (!c->writable) {
-		return -EBADF;
-	}
 	if (len <= MP__CONN_COPY_MAX) {
 		/* Small: header and payload in one buffer, one write. */
 		c->sbuf.len = 0;
@@ -238,9 +228,22 @@ mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
 	return write_iov(c, iov, 2);
 }
 
-/* Send the payload that sits in sbuf after 4 reserved bytes. */
 int
-mp__conn_send_sbuf(mp_conn_t *c)
+mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
+{
+	MP_ASSERT(c != NULL);
+	if (!c->writable) {
+		return -EBADF;
+	}
+	if (c->ring != NULL) {
+		return mp__pring_send(c, buf, len, false);
+	}
+	return send_bytes(c, buf, len);
+}
+
+/* The payload in sbuf after 4 reserved bytes, as one frame. */
+static int
+send_sbuf(mp_conn_t *c)
 {
 	size_t n = c->sbuf.len - 4;
 	int rv;
@@ -256,6 +259,25 @@ mp__conn_send_sbuf(mp_conn_t *c)
 		};
 		rv = write_iov(c, iov, 2);
 	}
+	return rv;
+}
+
+int
+mp__conn_send_frame(mp_conn_t *c, const void *p, size_t n, bool in_sbuf)
+{
+	return in_sbuf ? send_sbuf(c) : send_bytes(c, p, n);
+}
+
+/* Send the payload that sits in sbuf after 4 reserved bytes. */
+int
+mp__conn_send_sbuf(mp_conn_t *c)
+{
+	int rv;
+	if (c->ring != NULL) {
+		rv = mp__pring_send(c, c->sbuf.data + 4, c->sbuf.len - 4, true);
+	} else {
+		rv = send_sbuf(c);
+	}
 	sbuf_trim(c);
 	return rv;
 }
@@ -264,31 +286,27 @@ mp__conn_send_sbuf(mp_conn_t *c)
 
 /*
  * Before a receiver on a socket sleeps, it polls with non-blocking recvs
- * for up to RECV_SPIN_NS. A sender whose peer sleeps pays the wake-up in
- * its send (~1 us here, more than the send itself), and the sleeper pays
- * ~20 us to get back on a CPU; a stream of small messages from a process
- * on another CPU arrives well within the spin, so neither is paid
+ * for up to MP__CONN_SPIN_NS. A sender whose peer sleeps pays the wake-up
+ * in its send (~1 us here, more than the send itself), and the sleeper
+ * pays ~20 us to get back on a CPU; a stream of small messages from a
+ * process on another CPU arrives well within the spin, so neither is paid
  * (docs/internals/conn.md, "Spinning receivers"). Adaptive, as glibc's
- * adaptive mutex: after RECV_SPIN_MISSES spins in a row that found
- * nothing, a connection spins only once in RECV_SPIN_RETRY waits, so an
- * idle peer costs almost nothing. Returns true with *r set when the spin
+ * adaptive mutex: after MP__CONN_SPIN_MISSES spins in a row that found
+ * nothing, a connection spins only once in MP__CONN_SPIN_RETRY waits, so
+ * an idle peer costs almost nothing. Returns true with *r set when the spin
  * got data, end of file or an error other than EAGAIN.
  */
-#define RECV_SPIN_NS      20000
-#define RECV_SPIN_MISSES  4
-#define RECV_SPIN_RETRY   64
-
 static bool
 recv_spin(mp_conn_t *c, void *p, size_t n, int64_t deadline, ssize_t *r)
 {
 	if (!c->spin) {
 		return false;
 	}
-	if (c->spin_misses >= RECV_SPIN_MISSES &&
-	    ++c->spin_skipped % RECV_SPIN_RETRY != 0) {
+	if (c->spin_misses >= MP__CONN_SPIN_MISSES &&
+	    ++c->spin_skipped % MP__CONN_SPIN_RETRY != 0) {
 		return false;
 	}
-	int64_t end = mp__now_ns() + RECV_SPIN_NS;
+	int64_t end = mp__now_ns() + MP__CONN_SPIN_NS;
 	if (deadline >= 0 && deadline < end) {
 		end = deadline;
 	}
@@ -301,7 +319,7 @@ recv_spin(mp_conn_t *c, void *p, size_t n, int64_t deadline, ssize_t *r)
 			}
 		}
 	} while (mp__now_ns() < end);
-	if (c->spin_misses < RECV_SPIN_MISSES) {
+	if (c->spin_misses < MP__CONN_SPIN_MISSES) {
 		c->spin_misses++;
 	}
 	return false;
@@ -375,8 +393,16 @@ need(mp_conn_t *c, size_t want, int64_t deadline, bool nowait)
 		if (c->eof) {
 			return c->rend == c->rpos ? MP_EOF : MP_ETRUNCATED;
 		}
-		ssize_t r = read_some(c, c->rbuf + c->rend,
-		    MP__CONN_RBUF_SIZE - c->rend, deadline, nowait);
+		/*
+		 * A ring end reads no further than the frame: the bytes after
+		 * it belong to whichever receiver takes the next MARKER.
+		 */
+		size_t room = MP__CONN_RBUF_SIZE - c->rend;
+		if (c->ring != NULL && !c->kmode) {
+			room = want - (c->rend - c->rpos);
+		}
+		ssize_t r = read_some(c, c->rbuf + c->rend, room, deadline,
+		    nowait);
 		if (r < 0) {
 			return (int)r;
 		}
@@ -420,6 +446,20 @@ parse_header(const uint8_t *p, size_t avail, size_t *hdr, uint64_t *n)
 	return 0;
 }
 
+/*
+ * A doorbell of a ring end (pipe_ring.c) at rbuf[pos..rend), with skipped
+ * of them already passed over in this scan? Only as many as were rung:
+ * any other 0xFFFFFFFE is a bad header.
+ */
+static bool
+is_bell(const mp_conn_t *c, size_t pos, uint32_t skipped)
+{
+	const uint8_t *p = c->rbuf + pos;
+	return c->ring != NULL && c->rend - pos >= 4 && p[0] == 0xFF &&
+	    p[1] == 0xFF && p[2] == 0xFF && p[3] == 0xFE &&
+	    mp__pring_bells_owed(c) > skipped;
+}
+
 bool
 mp__conn_frame_buffered(const mp_conn_t *c)
 {
@@ -433,10 +473,14 @@ mp__conn_frame_buffered(const mp_conn_t *c)
 	if (c->rbuf == NULL) {
 		return false;
 	}
-	size_t avail = c->rend - c->rpos;
+	size_t pos = c->rpos;
+	for (uint32_t k = 0; is_bell(c, pos, k); k++) {
+		pos += 4;
+	}
+	size_t avail = c->rend - pos;
 	size_t hdr;
 	uint64_t n;
-	int rv = parse_header(c->rbuf + c->rpos, avail, &hdr, &n);
+	int rv = parse_header(c->rbuf + pos, avail, &hdr, &n);
 	if (rv < 0) {
 		return true; /* the receive fails at once */
 	}
@@ -488,10 +532,10 @@ recv_large(mp_conn_t *c, uint8_t **dst, size_t *cap, size_t n, size_t *got,
  * buffer cannot be kept, so its part is copied.
  */
 static int
-park(mp_conn_t *c, const struct dest *d, uint8_t *dst, size_t cap, size_t n,
-    size_t got)
+park(mp_conn_t *c, const struct mp__dest *d, uint8_t *dst, size_t cap,
+    size_t n, size_t got)
 {
-	if (d->kind == DEST_INTO) {
+	if (d->kind == MP__DEST_INTO) {
 		uint8_t *p = mp__malloc(got > 0 ? got : 1);
 		if (p == NULL) {
 			return -ENOMEM;
@@ -509,7 +553,7 @@ park(mp_conn_t *c, const struct dest *d, uint8_t *dst, size_t cap, size_t n,
 
 /* Continue a parked message; rbuf is empty while one is parked. */
 static int
-recv_pending(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
+recv_pending(mp_conn_t *c, struct mp__dest *d, int64_t deadline, bool nowait)
 {
 	if (c->pend_len > d->max) {
 		return -EMSGSIZE;
@@ -519,7 +563,7 @@ recv_pending(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	if (rv != 0) {
 		return rv;
 	}
-	if (d->kind == DEST_INTO) {
+	if (d->kind == MP__DEST_INTO) {
 		memcpy(d->buf, c->pend, c->pend_len);
 		mp__free(c->pend);
 	} else {
@@ -531,15 +575,10 @@ recv_pending(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	return 0;
 }
 
-static int
-recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
+int
+mp__conn_recv_sock(mp_conn_t *c, struct mp__dest *d, int64_t deadline,
+    bool nowait)
 {
-	if (!c->readable) {
-		return -EBADF;
-	}
-	if (c->broken) {
-		return -EPROTO;
-	}
 	if (c->rbuf == NULL) {
 		/*
 		 * Allocated at the first receive, so that ends which never
@@ -556,6 +595,11 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	size_t hdr;
 	uint64_t n;
 	for (;;) {
+		if (is_bell(c, c->rpos, 0)) {
+			mp__pring_bell_taken(c);
+			c->rpos += 4;
+			continue;
+		}
 		int rv = parse_header(c->rbuf + c->rpos, c->rend - c->rpos,
 		    &hdr, &n);
 		if (rv <= 0) {
@@ -578,13 +622,13 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 			return rv;
 		}
 		uint8_t *src = c->rbuf + c->rpos + hdr;
-		if (d->kind == DEST_ALLOC) {
+		if (d->kind == MP__DEST_ALLOC) {
 			d->buf = mp__malloc(n > 0 ? n : 1);
 			if (d->buf == NULL) {
 				return -ENOMEM;
 			}
 		}
-		if (d->kind == DEST_VIEW) {
+		if (d->kind == MP__DEST_VIEW) {
 			d->buf = src;
 			c->view_pos = c->rpos;
 			c->view_end = c->rend;
@@ -602,7 +646,7 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	/* Large: straight into its destination, bypassing rbuf. */
 	uint8_t *dst = d->buf;
 	size_t cap = (size_t)n;
-	if (d->kind != DEST_INTO) {
+	if (d->kind != MP__DEST_INTO) {
 		cap = n < MP__CONN_ALLOC_AHEAD ? (size_t)n :
 		    MP__CONN_ALLOC_AHEAD;
 		dst = mp__malloc(cap);
@@ -613,11 +657,11 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 	size_t got = c->rend - c->rpos - hdr; /* < n, see the test above */
 	memcpy(dst, c->rbuf + c->rpos + hdr, got);
 	c->rpos = c->rend = 0;
-	int rv = recv_large(c, &dst, d->kind != DEST_INTO ? &cap : NULL,
+	int rv = recv_large(c, &dst, d->kind != MP__DEST_INTO ? &cap : NULL,
 	    (size_t)n, &got, deadline, nowait);
 	if (rv == -ETIMEDOUT || rv == -EAGAIN) {
 		int prv = park(c, d, dst, cap, n, got);
-		if (prv != 0 && d->kind != DEST_INTO) {
+		if (prv != 0 && d->kind != MP__DEST_INTO) {
 			mp__free(dst);
 		}
 		if (prv != 0) {
@@ -627,22 +671,37 @@ recv_frame(mp_conn_t *c, struct dest *d, int64_t deadline, bool nowait)
 		return rv;
 	}
 	if (rv != 0) {
-		if (d->kind != DEST_INTO) {
+		if (d->kind != MP__DEST_INTO) {
 			mp__free(dst);
 		}
 		return rv;
 	}
 	d->buf = dst;
 	d->len = n;
-	d->owned = d->kind != DEST_INTO;
+	d->owned = d->kind != MP__DEST_INTO;
 	return 0;
+}
+
+static int
+recv_frame(mp_conn_t *c, struct mp__dest *d, int64_t deadline, bool nowait)
+{
+	if (!c->readable) {
+		return -EBADF;
+	}
+	if (c->broken) {
+		return -EPROTO;
+	}
+	if (c->ring != NULL && !c->kmode) {
+		return mp__pring_recv(c, d, deadline, nowait);
+	}
+	return mp__conn_recv_sock(c, d, deadline, nowait);
 }
 
 int
 mp__conn_recv_deadline(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
     bool nowait, void **out, size_t *len)
 {
-	struct dest d = { .kind = DEST_ALLOC, .max = maxlen };
+	struct mp__dest d = { .kind = MP__DEST_ALLOC, .max = maxlen };
 	int rv = recv_frame(c, &d, deadline_ns, nowait);
 	if (rv != 0) {
 		return rv;
@@ -656,7 +715,7 @@ int
 mp__conn_recv_into_deadline(mp_conn_t *c, void *buf, size_t cap,
     int64_t deadline_ns, bool nowait, size_t *len)
 {
-	struct dest d = { .kind = DEST_INTO, .buf = buf, .max = cap };
+	struct mp__dest d = { .kind = MP__DEST_INTO, .buf = buf, .max = cap };
 	int rv = recv_frame(c, &d, deadline_ns, nowait);
 	if (rv != 0) {
 		return rv;
@@ -674,7 +733,8 @@ int
 mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
     bool nowait, const uint8_t **data, size_t *len, bool *owned)
 {
-	struct dest d = { .kind = DEST_VIEW, .max = maxlen };
+	struct mp__dest d = { .kind = MP__DEST_VIEW, .max = maxlen };
+	c->view_kind = MP__VIEW_RBUF;
 	int rv = recv_frame(c, &d, deadline_ns, nowait);
 	if (rv != 0) {
 		return rv;
@@ -688,6 +748,11 @@ mp__conn_recv_view(mp_conn_t *c, size_t maxlen, int64_t deadline_ns,
 void
 mp__conn_unrecv(mp_conn_t *c, const uint8_t *data, size_t len, bool owned)
 {
+	if (c->view_kind == MP__VIEW_RING) {
+		/* A ring record, already consumed: rview keeps it. */
+		c->rview_pending = true;
+		return;
+	}
 	if (owned) {
 		/* A large message bypassed rbuf, which is empty: park it
 		 * whole, as a message cut by a timeout is parked. */
@@ -699,6 +764,10 @@ mp__conn_unrecv(mp_conn_t *c, const uint8_t *data, size_t len, bool owned)
 	/* The bytes are still in rbuf: only rbuf's next receive moves them. */
 	c->rpos = c->view_pos;
 	c->rend = c->view_end;
+	if (c->view_kind == MP__VIEW_MARKER) {
+		/* Its MARKER is consumed: the frame comes first again. */
+		c->marker_due = true;
+	}
 }
 
 int

@@ -36,8 +36,19 @@
  */
 #define MP__CONN_ALLOC_AHEAD ((size_t)MP__CONN_ALLOC_AHEAD_KIB << 10)
 
+/*
+ * Receive spinning (conn.c, recv_spin, and the rings' spin in
+ * pipe_ring.c): how long, and after how many fruitless spins in a row a
+ * connection spins only once in MP__CONN_SPIN_RETRY waits.
+ */
+#define MP__CONN_SPIN_NS      20000
+#define MP__CONN_SPIN_MISSES  4
+#define MP__CONN_SPIN_RETRY   64
+
 /* Messages up to this size are copied behind the header in sbuf. */
 #define MP__CONN_COPY_MAX ((size_t)64 << 10)
+
+struct mp__pring;
 
 struct mp_conn {
 	int fd;
@@ -81,7 +92,62 @@ struct mp_conn {
 
 	/* Send side: header space plus payload, reused for every message. */
 	struct mp__buf sbuf;
+
+	/*
+	 * The ends of a duplex mp_pipe also share rings in memory
+	 * (pipe_ring.c, docs/internals/pipe.md); NULL elsewhere. ring_end
+	 * is 0 for mp_pipe's a, 1 for b. The rest is this process's view:
+	 * head_seen and tail_seen are lower bounds of the shared positions
+	 * (send and receive direction), closes_seen the peer's close count
+	 * last checked, kmode that the receive direction went over to the
+	 * socket for good and its ring is drained, marker_due that a MARKER
+	 * was taken and its frame is not yet received, rview a copy of the
+	 * last message taken from the ring for a view (rview_pending: given
+	 * back by mp__conn_unrecv), view_kind what the last view was.
+	 */
+	struct mp__pring *ring;
+	int ring_end;
+	uint64_t head_seen;
+	uint64_t tail_seen;
+	uint32_t closes_seen;
+	bool kmode;
+	bool marker_due;
+	bool rview_pending;
+	uint8_t view_kind;
+	uint8_t *rview;
+	size_t rview_len;
 };
+
+/* What the last view was, for mp__conn_unrecv. */
+enum {
+	MP__VIEW_RBUF = 0,   /* a frame in rbuf */
+	MP__VIEW_MARKER = 1, /* a frame in rbuf that a MARKER announced */
+	MP__VIEW_RING = 2,   /* a ring record copied to rview */
+};
+
+/* Where a received message goes. */
+enum mp__dest_kind {
+	MP__DEST_ALLOC, /* a new buffer for the caller */
+	MP__DEST_INTO,  /* the caller's buffer */
+	MP__DEST_VIEW,  /* a pointer into rbuf, valid until the next receive */
+};
+
+struct mp__dest {
+	enum mp__dest_kind kind;
+	uint8_t *buf;  /* MP__DEST_INTO: the caller's buffer; else the result */
+	size_t max;    /* longest acceptable message */
+	size_t len;    /* result */
+	bool owned;    /* buf was allocated for a large MP__DEST_VIEW message */
+};
+
+/*
+ * The socket's side of a message, for pipe_ring.c: send p[0..n) as one
+ * frame (in_sbuf: p is c->sbuf.data + 4, sent in place), and receive one
+ * frame. Ring ends read frames exactly (no read-ahead) until kmode.
+ */
+int mp__conn_send_frame(mp_conn_t *c, const void *p, size_t n, bool in_sbuf);
+int mp__conn_recv_sock(mp_conn_t *c, struct mp__dest *d, int64_t deadline,
+    bool nowait);
 
 /* Wrap fd, whose kind the caller already knows. */
 int mp__conn_new(int fd, bool readable, bool writable, bool is_sock,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conn/pipe.c: mp_pipe, multiprocessing.Pipe over a socketpair or a pipe. */
 #include "conn/conn_internal.h"
+#include "conn/pipe_ring.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -43,14 +44,32 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 	}
 	mp_conn_t *ca;
 	mp_conn_t *cb;
-	int rv = mp__conn_new(fds[0], true, duplex, duplex, &ca);
+	struct mp__pring *ring = NULL;
+	struct mp__pring *ring_b = NULL;
+	int rv = 0;
+	if (duplex) {
+		/* Messages travel in shared memory (pipe_ring.c), one
+		 * mapping per end. */
+		rv = mp__pring_new(&ring);
+		if (rv != 0) {
+			goto out_close;
+		}
+		rv = mp__pring_dup(ring, &ring_b);
+		if (rv != 0) {
+			goto out_unmap;
+		}
+	}
+	rv = mp__conn_new(fds[0], true, duplex, duplex, &ca);
 	if (rv != 0) {
-		goto out_close;
+		goto out_unmap;
 	}
 	rv = mp__conn_new(fds[1], duplex, true, duplex, &cb);
 	if (rv != 0) {
 		goto out_free_a;
 	}
+	ca->ring = ring;
+	cb->ring = ring_b;
+	cb->ring_end = 1;
 	/*
 	 * Both ends of a pipe belong to one process family, usually on
 	 * separate CPUs: their receivers spin before sleeping (conn.c,
@@ -64,10 +83,18 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 	return 0;
 out_free_a:
 	mp_conn_close(ca); /* closes fds[0] */
-	close(fds[1]);
-	return rv;
+	fds[0] = -1;
+out_unmap:
+	if (ring_b != NULL) {
+		mp__pring_unmap(ring_b);
+	}
+	if (ring != NULL) {
+		mp__pring_unmap(ring);
+	}
 out_close:
-	close(fds[0]);
+	if (fds[0] >= 0) {
+		close(fds[0]);
+	}
 	close(fds[1]);
 	return rv;
 }

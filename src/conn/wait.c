@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conn/wait.c: mp_conn_poll and mp_conn_wait, which see buffered messages as well as the fds. */
 #include "conn/conn_internal.h"
+#include "conn/pipe_ring.h"
 
 #include <poll.h>
 
@@ -14,10 +15,13 @@ mp_conn_poll(mp_conn_t *c, int64_t timeout_ms)
 	if (!c->readable) {
 		return -EBADF;
 	}
+	int64_t deadline = mp__deadline_from_timeout(timeout_ms);
+	if (c->ring != NULL) {
+		return mp__pring_poll(c, deadline);
+	}
 	if (mp__conn_frame_buffered(c)) {
 		return 1;
 	}
-	int64_t deadline = mp__deadline_from_timeout(timeout_ms);
 	return mp__fd_wait(c->fd, POLLIN, deadline);
 }
 
@@ -39,6 +43,77 @@ poll_deadline(struct pollfd *pfd, size_t n, int64_t deadline)
 	}
 }
 
+/* Whether a receive on c returns at once (a message buffered, ...). */
+static bool
+ready_now(mp_conn_t *c)
+{
+	if (!c->readable) {
+		return false;
+	}
+	return c->ring != NULL ? mp__pring_ready(c) :
+	    mp__conn_frame_buffered(c);
+}
+
+/*
+ * A ring end counted as a sleeper around the poll carries this extra
+ * event bit (which changes nothing in what poll reports for it), so the
+ * count is undone exactly for those.
+ */
+#define COUNTED POLLRDNORM
+
+/*
+ * One poll over every connection not ready yet. Returns the number ready
+ * (ready[] set), 0 when nothing became ready (a ring end woken only by
+ * doorbells counts as not ready), or -errno.
+ */
+static int
+wait_once(mp_conn_t *const *conns, size_t n, struct pollfd *pfd,
+    int64_t deadline, bool *ready)
+{
+	int buffered = 0;
+	for (size_t i = 0; i < n; i++) {
+		mp_conn_t *c = conns[i];
+		ready[i] = ready_now(c);
+		pfd[i].fd = ready[i] || !c->readable ? -1 : c->fd;
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+		if (pfd[i].fd >= 0 && c->ring != NULL) {
+			int s = mp__pring_sleep_begin(c);
+			if (s == 1) {
+				ready[i] = true;
+				pfd[i].fd = -1;
+			} else if (s == 0) {
+				pfd[i].events |= COUNTED;
+			}
+		}
+		buffered += ready[i];
+	}
+	/*
+	 * A message already in a connection's buffer makes it ready now, and
+	 * then the others are only checked, not waited for.
+	 */
+	int rv = poll_deadline(pfd, n, buffered > 0 ?
+	    mp__deadline_from_timeout(0) : deadline);
+	for (size_t i = 0; i < n; i++) {
+		if ((pfd[i].events & COUNTED) != 0) {
+			mp__pring_sleep_end(conns[i]);
+		}
+	}
+	if (rv < 0) {
+		return rv;
+	}
+	rv = buffered;
+	for (size_t i = 0; i < n; i++) {
+		mp_conn_t *c = conns[i];
+		if (pfd[i].fd >= 0 && pfd[i].revents != 0 &&
+		    (c->ring == NULL || mp__pring_after_wake(c))) {
+			ready[i] = true;
+			rv++;
+		}
+	}
+	return rv;
+}
+
 int
 mp_conn_wait(mp_conn_t *const *conns, size_t n, int64_t timeout_ms,
     bool *ready)
@@ -58,31 +133,11 @@ mp_conn_wait(mp_conn_t *const *conns, size_t n, int64_t timeout_ms,
 			return -ENOMEM;
 		}
 	}
-	/*
-	 * A message already in a connection's buffer makes it ready now, and
-	 * then the others are only checked, not waited for.
-	 */
-	int buffered = 0;
-	for (size_t i = 0; i < n; i++) {
-		ready[i] = conns[i]->readable &&
-		    mp__conn_frame_buffered(conns[i]);
-		buffered += ready[i];
-		pfd[i].fd = ready[i] || !conns[i]->readable ? -1 : conns[i]->fd;
-		pfd[i].events = POLLIN;
-		pfd[i].revents = 0;
-	}
-	int64_t deadline = buffered > 0 ? mp__deadline_from_timeout(0) :
-	    mp__deadline_from_timeout(timeout_ms);
-	int rv = poll_deadline(pfd, n, deadline);
-	if (rv >= 0) {
-		rv = buffered;
-		for (size_t i = 0; i < n; i++) {
-			if (pfd[i].fd >= 0 && pfd[i].revents != 0) {
-				ready[i] = true;
-				rv++;
-			}
-		}
-	}
+	int64_t deadline = mp__deadline_from_timeout(timeout_ms);
+	int rv;
+	do {
+		rv = wait_once(conns, n, pfd, deadline, ready);
+	} while (rv == 0 && !mp__deadline_expired(deadline));
 	if (pfd != stack) {
 		mp__free(pfd);
 	}
