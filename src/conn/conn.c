@@ -58,7 +58,7 @@ mp_conn_close(mp_conn_t *c)
 	/* close(2) may fail with EINTR; the fd is gone either way on Linux. */
 	close(c->fd);
 	if (c->ring != NULL) {
-		mp__pring_close(c->ring, c->ring_end);
+		mp__pring_close(c->ring, c->ring_end, c->ring_refs);
 	}
 	mp__free(c->rview);
 	mp__free(c->rbuf);

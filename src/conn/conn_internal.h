@@ -106,6 +106,7 @@ struct mp_conn {
 	 * back by mp__conn_unrecv), view_kind what the last view was.
 	 */
 	struct mp__pring *ring;
+	_Atomic uint32_t *ring_refs; /* this process's ends on ring */
 	int ring_end;
 	uint64_t head_seen;
 	uint64_t tail_seen;

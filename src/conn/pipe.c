@@ -45,18 +45,13 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 	mp_conn_t *ca;
 	mp_conn_t *cb;
 	struct mp__pring *ring = NULL;
-	struct mp__pring *ring_b = NULL;
+	_Atomic uint32_t *refs = NULL;
 	int rv = 0;
 	if (duplex) {
-		/* Messages travel in shared memory (pipe_ring.c), one
-		 * mapping per end. */
-		rv = mp__pring_new(&ring);
+		/* Messages travel in shared memory (pipe_ring.c). */
+		rv = mp__pring_new(&ring, &refs);
 		if (rv != 0) {
 			goto out_close;
-		}
-		rv = mp__pring_dup(ring, &ring_b);
-		if (rv != 0) {
-			goto out_unmap;
 		}
 	}
 	rv = mp__conn_new(fds[0], true, duplex, duplex, &ca);
@@ -68,7 +63,9 @@ mp_pipe(mp_conn_t **a, mp_conn_t **b, bool duplex)
 		goto out_free_a;
 	}
 	ca->ring = ring;
-	cb->ring = ring_b;
+	ca->ring_refs = refs;
+	cb->ring = ring;
+	cb->ring_refs = refs;
 	cb->ring_end = 1;
 	/*
 	 * Both ends of a pipe belong to one process family, usually on
@@ -85,11 +82,8 @@ out_free_a:
 	mp_conn_close(ca); /* closes fds[0] */
 	fds[0] = -1;
 out_unmap:
-	if (ring_b != NULL) {
-		mp__pring_unmap(ring_b);
-	}
 	if (ring != NULL) {
-		mp__pring_unmap(ring);
+		mp__pring_free(ring, refs);
 	}
 out_close:
 	if (fds[0] >= 0) {

@@ -19,11 +19,16 @@
  */
 
 int
-mp__pring_new(struct mp__pring **out)
+mp__pring_new(struct mp__pring **out, _Atomic uint32_t **refs)
 {
+	_Atomic uint32_t *n = mp__malloc(sizeof(*n));
+	if (n == NULL) {
+		return -ENOMEM;
+	}
 	void *m = mmap(NULL, MP__PRING_MAP_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) {
+		mp__free(n);
 		return -ENOMEM;
 	}
 	struct mp__pring *r = m; /* zero-filled */
@@ -31,37 +36,27 @@ mp__pring_new(struct mp__pring **out)
 		mp__lock_init(&r->dir[e].send_lock, false);
 		mp__lock_init(&r->dir[e].recv_lock, false);
 	}
+	atomic_init(n, 2);
 	*out = r;
-	return 0;
-}
-
-int
-mp__pring_dup(struct mp__pring *r, struct mp__pring **out)
-{
-	/*
-	 * Old size 0 on a shared mapping makes a second mapping of the
-	 * same pages (mremap(2)): each end unmaps its own at close.
-	 */
-	void *m = mremap(r, 0, MP__PRING_MAP_SIZE, MREMAP_MAYMOVE);
-	if (m == MAP_FAILED) {
-		return -ENOMEM;
-	}
-	*out = m;
+	*refs = n;
 	return 0;
 }
 
 void
-mp__pring_unmap(struct mp__pring *r)
+mp__pring_free(struct mp__pring *r, _Atomic uint32_t *refs)
 {
 	munmap(r, MP__PRING_MAP_SIZE);
+	mp__free(refs);
 }
 
 void
-mp__pring_close(struct mp__pring *r, int e)
+mp__pring_close(struct mp__pring *r, int e, _Atomic uint32_t *refs)
 {
 	/* After close(2): a sender that sees the count move polls for HUP. */
 	atomic_fetch_add_explicit(&r->closes[e], 1, memory_order_seq_cst);
-	mp__pring_unmap(r);
+	if (atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1) {
+		mp__pring_free(r, refs);
+	}
 }
 
 /* ---- Locks -------------------------------------------------------------- */

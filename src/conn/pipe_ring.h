@@ -116,17 +116,23 @@ mp__pring_rec_size(size_t n)
 	return sizeof(struct mp__prec) + (((uint64_t)n + 7) & ~(uint64_t)7);
 }
 
-/* Map and initialise a ring pair. 0 or -ENOMEM. */
-int mp__pring_new(struct mp__pring **out);
+/*
+ * Map and initialise a ring pair, with *refs, this process's count of
+ * ends using the mapping, at 2 (both ends of a new pipe). The count is
+ * private memory: a forked child gets its own copy along with its own
+ * copies of the ends, so each process unmaps when its last end closes.
+ * 0 or -ENOMEM.
+ */
+int mp__pring_new(struct mp__pring **out, _Atomic uint32_t **refs);
 
-/* A second mapping of r's pages for the other end. 0 or -ENOMEM. */
-int mp__pring_dup(struct mp__pring *r, struct mp__pring **out);
+/* Unmap and free what mp__pring_new made (mp_pipe's failure path). */
+void mp__pring_free(struct mp__pring *r, _Atomic uint32_t *refs);
 
-/* Unmap (the process's copy); the peer's copies stay. */
-void mp__pring_unmap(struct mp__pring *r);
-
-/* Count a close of end e (after its fd is closed), then unmap. */
-void mp__pring_close(struct mp__pring *r, int e);
+/*
+ * Count a close of end e (after its fd is closed); the process's last
+ * end unmaps.
+ */
+void mp__pring_close(struct mp__pring *r, int e, _Atomic uint32_t *refs);
 
 /*
  * Send p[0..n) as one message on c (a ring end). in_sbuf: p is
