@@ -141,9 +141,36 @@ mp__mgr_conn_close(struct mp_manager_server *s, struct mp__mgr_conn *c,
 	s->dead = c;
 }
 
+/*
+ * Unlink dead connections from the resume list. The serve loop empties
+ * that list before it reaps, but closing every connection (a server
+ * reset or close) can wake a parked call of a connection closed next,
+ * which leaves it queued there, dead.
+ */
+static void
+drop_dead_resumes(struct mp_manager_server *s)
+{
+	struct mp__mgr_conn **link = &s->resume_head;
+	s->resume_tail = NULL;
+	while (*link != NULL) {
+		struct mp__mgr_conn *c = *link;
+		if (c->dead) {
+			*link = c->rnext;
+			c->rnext = NULL;
+			c->in_resume = false;
+		} else {
+			s->resume_tail = c;
+			link = &c->rnext;
+		}
+	}
+}
+
 void
 mp__mgr_reap(struct mp_manager_server *s)
 {
+	if (s->dead != NULL && s->resume_head != NULL) {
+		drop_dead_resumes(s);
+	}
 	while (s->dead != NULL) {
 		struct mp__mgr_conn *c = s->dead;
 		s->dead = c->next;

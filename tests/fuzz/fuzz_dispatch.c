@@ -301,5 +301,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		slots[k].c = NULL;
 	}
 	mp__mgr_server_reset(s);
+	/*
+	 * The next input starts from this state: nothing of these
+	 * connections may stay queued anywhere (a dead one left on the
+	 * resume list was read after its free by the next input).
+	 */
+	if (s->conns != NULL || s->dead != NULL || s->resume_head != NULL ||
+	    s->resume_tail != NULL) {
+		__builtin_trap();
+	}
 	return 0;
 }
