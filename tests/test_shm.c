@@ -237,8 +237,10 @@ Test(shm, the_listing_shows_the_creator)
 	free(out);
 	free(err);
 
-	/* clean leaves a live creator's block alone. */
-	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	/* clean leaves a live creator's block alone. Every clean here names
+	 * the test's own blocks: a bare clean would also remove the blocks of
+	 * another suite running at the same time. */
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", name, NULL };
 	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
 	    err);
 	cr_assert_null(strstr(out, name), "%s", out);
@@ -284,13 +286,35 @@ Test(shm, mpshm_clean_removes_the_block_of_a_killed_creator)
 	mp_free(list);
 
 	char *out, *err;
+	/* A dry run over the whole machine lists the block and removes nothing. */
 	const char *dry[] = { mp_test_bin("bin/mpshm"), "clean", "-n", NULL };
 	cr_assert_eq(mp_test_run(dry, NULL, 0, &out, NULL, &err), 0, "%s", err);
 	cr_assert_not_null(strstr(out, name), "%s", out);
 	cr_assert(exists_in_dev_shm(name), "-n removes nothing");
 	free(out);
 	free(err);
-	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	/* Patterns select by name: one that does not match leaves it out,
+	 * one with a wildcard that does brings it in. */
+	char other[96], wild[96];
+	snprintf(other, sizeof(other), "%s-not", name);
+	snprintf(wild, sizeof(wild), "%s", name);
+	wild[5] = '?';  /* "test-?rash-PID" matches this block alone */
+	const char *dry_other[] = { mp_test_bin("bin/mpshm"), "clean", "-n",
+		other, NULL };
+	cr_assert_eq(mp_test_run(dry_other, NULL, 0, &out, NULL, &err), 0,
+	    "%s", err);
+	cr_assert_null(strstr(out, name), "%s", out);
+	free(out);
+	free(err);
+	const char *list_wild[] = { mp_test_bin("bin/mpshm"), "list", wild,
+		NULL };
+	cr_assert_eq(mp_test_run(list_wild, NULL, 0, &out, NULL, &err), 0,
+	    "%s", err);
+	cr_assert_not_null(strstr(out, name), "%s", out);
+	cr_assert_not_null(strstr(out, "dead"), "%s", out);
+	free(out);
+	free(err);
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", wild, NULL };
 	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
 	    err);
 	char want[128];
@@ -328,6 +352,11 @@ Test(shm, mpshm_rm_and_usage)
 	free(err);
 	const char *bad[] = { mp_test_bin("bin/mpshm"), "frob", NULL };
 	cr_assert_eq(mp_test_run(bad, NULL, 0, &out, NULL, &err), 2);
+	cr_assert_not_null(strstr(err, "usage"));
+	free(out);
+	free(err);
+	const char *badopt[] = { mp_test_bin("bin/mpshm"), "clean", "-x", NULL };
+	cr_assert_eq(mp_test_run(badopt, NULL, 0, &out, NULL, &err), 2);
 	cr_assert_not_null(strstr(err, "usage"));
 	free(out);
 	free(err);
@@ -387,7 +416,7 @@ Test(shm, named_sync_objects_record_their_creator)
 	mp_free(list);
 
 	char *out, *err;
-	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", name, NULL };
 	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
 	    err);
 	cr_assert_null(strstr(out, name), "a live creator's lock stays: %s", out);
@@ -428,7 +457,7 @@ Test(shm, mpshm_clean_removes_the_named_lock_of_a_killed_creator)
 	expect_ok(rv);
 
 	char *out, *err;
-	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", NULL };
+	const char *clean[] = { mp_test_bin("bin/mpshm"), "clean", name, NULL };
 	cr_assert_eq(mp_test_run(clean, NULL, 0, &out, NULL, &err), 0, "%s",
 	    err);
 	char want[160];

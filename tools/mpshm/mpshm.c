@@ -4,6 +4,7 @@
 #include <mproc/shared.h>
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,8 @@
 #define EXIT_USAGE 2
 
 static const char usage[] =
-    "usage: mpshm list\n"
-    "       mpshm clean [-n]\n"
+    "usage: mpshm list [PATTERN...]\n"
+    "       mpshm clean [-n] [PATTERN...]\n"
     "       mpshm rm [-k KIND] NAME...\n"
     "       mpshm --help\n"
     "\n"
@@ -24,6 +25,8 @@ static const char usage[] =
     "         does not record its creator)\n"
     "  clean  remove every block whose creator is dead (it died or exited\n"
     "         without unlinking); -n only prints what would be removed\n"
+    "  PATTERN  shell patterns (fnmatch: * ? [...]); with any, list and\n"
+    "         clean see only the blocks whose name matches one of them\n"
     "  rm     remove the named blocks whoever created them (kind shm unless\n"
     "         -k is given); processes that map a block keep their memory\n";
 
@@ -38,8 +41,23 @@ list_blocks(struct mp_shm_info **list, size_t *n)
 	return rv;
 }
 
+/* True when no pattern is given or the name matches one of them. */
+static bool
+selected(const char *name, char **patterns, int n)
+{
+	if (n == 0) {
+		return true;
+	}
+	for (int i = 0; i < n; i++) {
+		if (fnmatch(patterns[i], name, 0) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static int
-cmd_list(void)
+cmd_list(char **patterns, int npatterns)
 {
 	struct mp_shm_info *list;
 	size_t n;
@@ -50,6 +68,9 @@ cmd_list(void)
 	    "STATE");
 	for (size_t i = 0; i < n; i++) {
 		const struct mp_shm_info *b = &list[i];
+		if (!selected(b->name, patterns, npatterns)) {
+			continue;
+		}
 		if (b->creator != 0) {
 			printf("%-8s %-32s %12llu %8d %s\n", b->kind, b->name,
 			    (unsigned long long)b->size, (int)b->creator,
@@ -64,7 +85,7 @@ cmd_list(void)
 }
 
 static int
-cmd_clean(bool dry_run)
+cmd_clean(bool dry_run, char **patterns, int npatterns)
 {
 	struct mp_shm_info *list;
 	size_t n;
@@ -74,7 +95,8 @@ cmd_clean(bool dry_run)
 	int status = EXIT_SUCCESS;
 	for (size_t i = 0; i < n; i++) {
 		const struct mp_shm_info *b = &list[i];
-		if (b->creator == 0 || b->creator_alive) {
+		if (b->creator == 0 || b->creator_alive ||
+		    !selected(b->name, patterns, npatterns)) {
 			continue;
 		}
 		int rv = dry_run ? 0 : mp_shm_remove(b->kind, b->name);
@@ -121,15 +143,19 @@ main(int argc, char **argv)
 		fputs(usage, stdout);
 		return EXIT_SUCCESS;
 	}
-	if (strcmp(cmd, "list") == 0 && argc == 2) {
-		return cmd_list();
+	if (strcmp(cmd, "list") == 0) {
+		return cmd_list(argv + 2, argc - 2);
 	}
-	if (strcmp(cmd, "clean") == 0 && argc <= 3) {
-		if (argc == 3 && strcmp(argv[2], "-n") != 0) {
-			fputs(usage, stderr);
-			return EXIT_USAGE;
+	if (strcmp(cmd, "clean") == 0) {
+		bool dry_run = argc > 2 && strcmp(argv[2], "-n") == 0;
+		int first = dry_run ? 3 : 2;
+		for (int i = first; i < argc; i++) {
+			if (argv[i][0] == '-') {  /* an unknown option */
+				fputs(usage, stderr);
+				return EXIT_USAGE;
+			}
 		}
-		return cmd_clean(argc == 3);
+		return cmd_clean(dry_run, argv + first, argc - first);
 	}
 	if (strcmp(cmd, "rm") == 0) {
 		const char *kind = "shm";
