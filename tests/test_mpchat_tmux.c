@@ -98,16 +98,19 @@ TestSuite(mpchat_tmux, .init = mp_test_setup, .fini = fini, .timeout = 120);
 
 /*
  * The pane command: `mpchat join name [--room room]` in the terminal,
- * then its exit status on the screen. The shell then waits (for a line
- * that never comes, until the tmux server ends): tmux may drop what a
- * pane's last process wrote just before it exited.
+ * then its exit status on the screen and whether the terminal is back in
+ * canonical mode with echo, as mpchat found it. The shell then waits
+ * (for a line that never comes, until the tmux server ends): tmux may
+ * drop what a pane's last process wrote just before it exited.
  */
 static const char *
 join_cmd(const char *name, const char *room)
 {
 	static char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "env MPROC_AUTHKEY='%s' '%s' join %s "
-	    "--connect '%s'%s%s; echo \"(mpchat exited: $?)\"; read x", KEY,
+	    "--connect '%s'%s%s; echo \"(mpchat exited: $?)\"; echo \"(tty: "
+	    "$(stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e icanon "
+	    "-e -echo -e echo | tr '\\n' ' '))\"; read x", KEY,
 	    mpchat(), name, addr, room != NULL ? " --room " : "",
 	    room != NULL ? room : "");
 	return cmd;
@@ -177,6 +180,14 @@ keys(const char *win, const char *text, bool enter)
 	}
 }
 
+/* Press a key in window win, by tmux's name for it (BSpace, C-u...). */
+static void
+press(const char *win, const char *name)
+{
+	cr_assert_eq(tmux(NULL, (const char *[]){ "send-keys", "-t",
+	    target(win), name, NULL }), 0);
+}
+
 /* What window win has shown (its history and screen; free()). */
 static char *
 screen(const char *win)
@@ -229,15 +240,31 @@ expect_screen(const char *win, const char *text, const char *want)
 }
 
 /* Wait for win's mpchat to end; returns the exit status the pane's shell
- * prints. */
+ * prints, once it has shown the terminal back in its own mode. */
 static int
 exit_status(const char *win)
 {
-	char *s = wait_screen(win, "(mpchat exited: ");
+	char *s = wait_screen(win, "(tty: ");
 	int st = -1;
-	sscanf(strstr(s, "(mpchat exited: "), "(mpchat exited: %d)", &st);
+	const char *at = strstr(s, "(mpchat exited: ");
+	cr_assert_not_null(at, "%s", s);
+	sscanf(at, "(mpchat exited: %d)", &st);
+	cr_assert_not_null(strstr(s, "(tty: icanon echo )"),
+	    "mpchat left the terminal in another mode:\n%s", s);
 	free(s);
 	return st;
+}
+
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = strstr(s, needle); p != NULL;
+	    p = strstr(p + 1, needle)) {
+		n++;
+	}
+	return n;
 }
 
 Test(mpchat_tmux, two_terminals_take_turns)
@@ -282,15 +309,15 @@ Test(mpchat_tmux, room_news_leaves_the_typed_line_whole)
 	    "[bob@lobby] >");
 	expect_screen("ana", "bob joined the room\n[ana@lobby] >",
 	    "[ana@lobby] >");
-	/* ana is typing when bob's line comes: it shows on its own line,
-	 * a new prompt follows, and what ana typed is kept. */
+	/* ana is typing when bob's line comes: it shows where the prompt
+	 * was, and the prompt comes back under it with what ana typed. */
 	keys("ana", "half a li", false);
 	free(wait_screen("ana", "[ana@lobby] > half a li"));
 	keys("bob", "news from bob", true);
-	expect_screen("ana", "[ana@lobby] > half a li\nbob: news from bob\n"
-	    "[ana@lobby] >", "[ana@lobby] >");
+	expect_screen("ana", "bob joined the room\nbob: news from bob\n"
+	    "[ana@lobby] > half a li", "[ana@lobby] > half a li");
 	keys("ana", "ne", true);
-	expect_screen("ana", "[ana@lobby] > ne\nana: half a line\n"
+	expect_screen("ana", "[ana@lobby] > half a line\nana: half a line\n"
 	    "[ana@lobby] >", "[ana@lobby] >");
 	/* bob's screen: his line, then ana's, in the room's order. */
 	char *s = wait_screen("bob", "ana: half a line\n[bob@lobby] >");
@@ -305,6 +332,63 @@ Test(mpchat_tmux, room_news_leaves_the_typed_line_whole)
 	    "[ana@lobby] >");
 	keys("ana", "/quit", true);
 	free(wait_screen("ana", "you left the room"));
+	cr_assert_eq(exit_status("ana"), 0);
+	cr_assert_eq(exit_status("bob"), 0);
+	stop();
+}
+
+Test(mpchat_tmux, the_typed_line_is_edited_and_kept_whole_when_it_wraps)
+{
+	start();
+	tmux_start("ana", "lobby");
+	expect_screen("ana", "in the room: ana\n[ana@lobby] >",
+	    "[ana@lobby] >");
+	/* Backspace takes a whole character (é is two bytes), the arrow
+	 * keys do nothing, Ctrl-W takes a word, Ctrl-U the line. */
+	keys("ana", "junk", false);
+	press("ana", "C-u");
+	keys("ana", "olx", false);
+	press("ana", "BSpace");
+	keys("ana", "é", false);
+	press("ana", "BSpace");
+	keys("ana", "á mundo cruel", false);
+	press("ana", "Left");
+	press("ana", "Up");
+	press("ana", "C-w");
+	keys("ana", "!", true);
+	expect_screen("ana", "[ana@lobby] > olá mundo !\nana: olá mundo !\n"
+	    "[ana@lobby] >", "[ana@lobby] >");
+	char *shown = screen("ana");
+	cr_assert_eq(count(shown, "junk"), 0, "%s", shown);
+	free(shown);
+
+	/* 150 columns typed in a 100-column window take two rows; news
+	 * erases both and the prompt comes back whole under it. */
+	char typed[151];
+	memset(typed, 'x', 150);
+	typed[150] = '\0';
+	keys("ana", typed, false);
+	char want[200];
+	snprintf(want, sizeof(want), "[ana@lobby] > %.86s\n%s", typed,
+	    typed + 86);
+	free(wait_screen("ana", want));
+	tmux_window("bob", "lobby");
+	char *s = wait_screen("ana", "bob joined the room\n[ana@lobby] > x");
+	cr_assert_eq(count(s, "[ana@lobby] > x"), 1, "%s", s);
+	cr_assert_not_null(strstr(s, want), "%s", s);
+	cr_assert_str_eq(last_line(s), typed + 86);
+	free(s);
+	press("ana", "Enter");
+	snprintf(want, sizeof(want), "ana: %.95s\n%s\n[ana@lobby] >", typed,
+	    typed + 95);
+	free(wait_screen("ana", want));
+	free(wait_screen("bob", "ana: xxxxx"));
+
+	/* Ctrl-D on an empty line leaves, as the end of input does. */
+	press("ana", "C-d");
+	free(wait_screen("ana", "you left the room"));
+	free(wait_screen("bob", "ana left the room"));
+	keys("bob", "/quit", true);
 	cr_assert_eq(exit_status("ana"), 0);
 	cr_assert_eq(exit_status("bob"), 0);
 	stop();

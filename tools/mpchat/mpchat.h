@@ -84,6 +84,7 @@ struct chat_reader {
 	size_t len;
 	bool eof;
 	bool skipping;          /* inside a line too long, dropping it */
+	bool term;              /* a terminal that term.c edits on */
 	char buf[CHAT_MAX_LINE + 1];
 };
 
@@ -113,11 +114,21 @@ void chat_catch_signals(void);
 
 int64_t chat_now_ms(void);
 
-/* Print and flush; a prompt waiting for its line is ended first. */
+/* term.c. Print and flush. A prompt waiting for its line is first ended
+ * (off a terminal) or erased, to come back under the news with what was
+ * typed (on a terminal mpchat edits on). */
 void chat_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Print a prompt (no newline): news that comes before the line is typed
- * starts on a line of its own. */
+/* Print a prompt (no newline) and remember it for redrawing. */
 void chat_prompt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether a prompt waits on the screen; a line was read for it. */
+bool chat_prompt_shown(void);
+void chat_prompt_answered(void);
+/* Edit lines typed on fd (non-canonical mode, own echo) when fd and the
+ * output are terminals; false, and nothing changed, otherwise. The mode
+ * the user had comes back at chat_term_end, at exit and on Ctrl-Z. */
+bool chat_term_start(int fd);
+/* chat_reader_line's work on that terminal. */
+enum chat_line chat_term_line(char *line, size_t *len, int timeout_ms);
 
 /* A participant's connection and input. */
 struct chat_session {

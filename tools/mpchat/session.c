@@ -3,17 +3,12 @@
 #include "mpchat.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 volatile sig_atomic_t chat_stop;
-
-/* True while a prompt waits for its line: news then starts a line of
- * its own instead of following the prompt. */
-static bool at_prompt;
 
 static void
 on_stop(int sig)
@@ -41,36 +36,6 @@ chat_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Chat output is flushed at once: a prompt has no newline, and a pipe
- * reader (a test, a script) waits for each line. */
-void
-chat_say(const char *fmt, ...)
-{
-	if (at_prompt) {
-		putchar('\n');
-		at_prompt = false;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-}
-
-void
-chat_prompt(const char *fmt, ...)
-{
-	if (at_prompt) {
-		putchar('\n');
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	at_prompt = true;
 }
 
 /* seats["server"], copied (NULL when the server sets none); *rv gets 0
@@ -105,6 +70,7 @@ chat_open(struct chat_session *s, const struct chat_opts *o, const char *name)
 	s->name = name;
 	s->tty = isatty(0) == 1;
 	chat_reader_init(&s->in, 0);
+	s->in.term = chat_term_start(0);
 	int rv = mp_manager_connect(o->address, o->key, o->keylen,
 	    CHAT_CALL_TIMEOUT_MS, &s->m);
 	if (rv != 0) {
@@ -199,7 +165,7 @@ enum chat_typed
 chat_typed(struct chat_session *s, enum chat_line l, size_t len,
     mp_obj_t **text)
 {
-	at_prompt = false;
+	chat_prompt_answered();
 	char *shown = chat_escape(s->line, l == CHAT_LINE_OK ? len : 0,
 	    CHAT_MAX_LINE);
 	if (shown == NULL) {
@@ -208,8 +174,10 @@ chat_typed(struct chat_session *s, enum chat_line l, size_t len,
 	}
 	/* Input from a pipe is not echoed by a terminal: echo it, so the
 	 * transcript reads as the conversation did. The end of the input,
-	 * or a signal, ends the prompt's line. */
-	if (!s->tty || l == CHAT_LINE_EOF || l == CHAT_LINE_STOP) {
+	 * or a signal, ends the prompt's line. (A terminal mpchat edits
+	 * on has shown the line and ended it already.) */
+	if (!s->in.term &&
+	    (!s->tty || l == CHAT_LINE_EOF || l == CHAT_LINE_STOP)) {
 		chat_say("%s\n", shown);
 	}
 	mp_free(shown);
@@ -236,16 +204,16 @@ chat_typed(struct chat_session *s, enum chat_line l, size_t len,
 /*
  * The input is polled in short slices and news drained between them, so
  * a line shows at most CHAT_POLL_MS after it arrives, without a thread.
- * News that comes while the user types ends the prompt's line and a new
- * prompt follows it: what was typed stays in the terminal's line and is
- * sent whole with Enter.
+ * News that comes while the user types shows above the prompt, which
+ * comes back with the typed text (term.c); off a terminal it ends the
+ * prompt's line and a new prompt follows.
  */
 int
 chat_free_loop(struct chat_session *s, const char *prompt,
     const struct chat_free_ops *ops, void *u)
 {
 	for (;;) {
-		if (!at_prompt) {
+		if (!chat_prompt_shown()) {
 			chat_prompt("%s", prompt);
 		}
 		size_t len = 0;

@@ -41,6 +41,9 @@ enum chat_line
 chat_reader_line(struct chat_reader *r, char *line, size_t *len,
     int timeout_ms)
 {
+	if (r->term) {
+		return chat_term_line(line, len, timeout_ms);
+	}
 	for (;;) {
 		char *nl = memchr(r->buf, '\n', r->len);
 		if (nl != NULL) {
