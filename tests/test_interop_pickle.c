@@ -32,22 +32,6 @@ add(const char *name, mp_obj_t *v)
 }
 
 static mp_obj_t *
-big(const char *dec)
-{
-	mp_obj_t *o = NULL;
-	expect_ok(mp_int_from_str(dec, &o));
-	return o;
-}
-
-/* 2**1000 and 2**64 in decimal. */
-static const char two_1000[] =
-    "10715086071862673209484250490600018105614048117055336074437503883703"
-    "51051124936122493198378815695858127594672917553146825187145285692314"
-    "04359845775746985748039345677748242309854210746050623711418779541821"
-    "53046474983581941267398767559165543946077062914571196477686542167660"
-    "429831652624386837205668069376";
-
-static mp_obj_t *
 repeat_str(const char *unit, size_t times)
 {
 	size_t u = strlen(unit);
@@ -120,12 +104,12 @@ build_scalars(void)
 	for (size_t i = 0; i < MP__ARRAY_LEN(ints); i++) {
 		add(names[i], mp_int(ints[i]));
 	}
-	add("int13", big("18446744073709551616"));
-	add("int14", big("-18446744073709551616"));
-	add("int15", big(two_1000));
+	add("int13", mp_test_int("18446744073709551616"));
+	add("int14", mp_test_int("-18446744073709551616"));
+	add("int15", mp_test_int(mp_test_two_1000));
 	char neg[400];
-	snprintf(neg, sizeof(neg), "-%s", two_1000);
-	add("int16", big(neg));
+	snprintf(neg, sizeof(neg), "-%s", mp_test_two_1000);
+	add("int16", mp_test_int(neg));
 	/* 2**2100 and -2**2100 need 263 bytes: LONG4. */
 	uint8_t le[263] = { 0 };
 	mp_obj_t *o = NULL;

@@ -20,14 +20,6 @@ expect_repr(mp_obj_t *o, const char *want)
 	mp_obj_unref(o);
 }
 
-static mp_obj_t *
-big(const char *dec)
-{
-	mp_obj_t *o = NULL;
-	expect_ok(mp_int_from_str(dec, &o));
-	return o;
-}
-
 static uint64_t
 hash_of(const mp_obj_t *o)
 {
@@ -338,8 +330,8 @@ Test(obj, int_bytes_are_minimal_twos_complement)
 	expect_bytes(mp_int(INT64_C(1) << 31), "0000008000");
 	expect_bytes(mp_int(INT64_MAX), "ffffffffffffff7f");
 	expect_bytes(mp_int(INT64_MIN), "0000000000000080");
-	expect_bytes(big("9223372036854775808"), "000000000000008000");
-	expect_bytes(big("-1180591620717411303424"), "0000000000000000c0");
+	expect_bytes(mp_test_int("9223372036854775808"), "000000000000008000");
+	expect_bytes(mp_test_int("-1180591620717411303424"), "0000000000000000c0");
 	expect_bytes(mp_bool(true), "01");
 }
 
@@ -362,11 +354,11 @@ Test(obj, ints_that_fit_int64_are_normalised)
 	expect_ok(mp_int_value(o, &v));
 	cr_assert_eq(v, 0);
 	mp_obj_unref(o);
-	o = big("-9223372036854775808");
+	o = mp_test_int("-9223372036854775808");
 	expect_ok(mp_int_value(o, &v));
 	cr_assert_eq(v, INT64_MIN);
 	mp_obj_unref(o);
-	o = big("9223372036854775808");
+	o = mp_test_int("9223372036854775808");
 	expect_err(mp_int_value(o, &v), -ERANGE);
 	cr_assert_eq(v, INT64_MIN, "out-parameter untouched on failure");
 	mp_obj_unref(o);
@@ -374,11 +366,11 @@ Test(obj, ints_that_fit_int64_are_normalised)
 
 Test(obj, int_from_str_parses_python_decimal)
 {
-	expect_repr(big("+00042"), "42");
-	expect_repr(big("-0"), "0");
-	expect_repr(big("-1267650600228229401496703205376"),
+	expect_repr(mp_test_int("+00042"), "42");
+	expect_repr(mp_test_int("-0"), "0");
+	expect_repr(mp_test_int("-1267650600228229401496703205376"),
 	    "-1267650600228229401496703205376");
-	expect_repr(big("1000000000000000000000000000000000000000000000000"),
+	expect_repr(mp_test_int("1000000000000000000000000000000000000000000000000"),
 	    "1000000000000000000000000000000000000000000000000");
 	static const char *const bad[] = { "", "-", "+", " 1", "1 ", "1_000",
 		"0x10", "1.0", "--1", "١" };
@@ -391,14 +383,14 @@ Test(obj, int_from_str_parses_python_decimal)
 
 Test(obj, big_int_to_double_rounds_correctly)
 {
-	mp_obj_t *o = big("1267650600228229401496703205376");
+	mp_obj_t *o = mp_test_int("1267650600228229401496703205376");
 	cr_assert_eq(mp_float_value(o), ldexp(1.0, 100));
 	mp_obj_unref(o);
 	/* (2^53 + 1) * 2^20 + 1 lies just above a tie: it rounds up. */
-	o = big("9444732965739291475969");
+	o = mp_test_int("9444732965739291475969");
 	cr_assert_eq(mp_float_value(o), ldexp(9007199254740994.0, 20));
 	mp_obj_unref(o);
-	o = big("-18446744073709551617");
+	o = mp_test_int("-18446744073709551617");
 	cr_assert_eq(mp_float_value(o), -ldexp(1.0, 64));
 	mp_obj_unref(o);
 }
@@ -410,9 +402,9 @@ Test(obj, numbers_compare_across_types)
 	mp_obj_t *one = mp_int(1);
 	mp_obj_t *onef = mp_float(1.0);
 	mp_obj_t *nan = mp_float(NAN);
-	mp_obj_t *p100 = big("1267650600228229401496703205376");
+	mp_obj_t *p100 = mp_test_int("1267650600228229401496703205376");
 	mp_obj_t *p100f = mp_float(ldexp(1.0, 100));
-	mp_obj_t *p63 = big("9223372036854775808");
+	mp_obj_t *p63 = mp_test_int("9223372036854775808");
 	mp_obj_t *p63f = mp_float(ldexp(1.0, 63));
 	mp_obj_t *max = mp_int(INT64_MAX);
 	cr_assert(mp_obj_equal(one, onef));
@@ -423,7 +415,7 @@ Test(obj, numbers_compare_across_types)
 	cr_assert(mp_obj_equal(p100, p100f));
 	cr_assert(mp_obj_equal(p63, p63f));
 	cr_assert(!mp_obj_equal(max, p63f), "2^63 - 1 is not 2.0^63");
-	mp_obj_t *p100p1 = big("1267650600228229401496703205377");
+	mp_obj_t *p100p1 = mp_test_int("1267650600228229401496703205377");
 	cr_assert(!mp_obj_equal(p100p1, p100f), "2^100 + 1 is not 2.0^100");
 	cr_assert(!mp_obj_equal(p100, mp_bool(true)));
 	mp_obj_unref(p100p1);
@@ -441,8 +433,8 @@ Test(obj, numbers_compare_across_types)
 Test(obj, hashes_match_cpython_for_numbers)
 {
 	mp_obj_t *v[] = { mp_float(1.5), mp_int(-1), mp_float(-1.0),
-		big("2305843009213693951"),
-		big("1267650600228229401496703205376") };
+		mp_test_int("2305843009213693951"),
+		mp_test_int("1267650600228229401496703205376") };
 	uint64_t want[] = { UINT64_C(1152921504606846977), (uint64_t)-2,
 		(uint64_t)-2, 0, UINT64_C(549755813888) };
 	for (size_t i = 0; i < MP__ARRAY_LEN(v); i++) {

@@ -183,21 +183,6 @@ round_trip(mp_obj_t *v)
 	mp_obj_unref(v);
 }
 
-static mp_obj_t *
-big_int(const char *dec)
-{
-	mp_obj_t *o = NULL;
-	expect_ok(mp_int_from_str(dec, &o));
-	return o;
-}
-
-static const char two_1000[] =
-    "10715086071862673209484250490600018105614048117055336074437503883703"
-    "51051124936122493198378815695858127594672917553146825187145285692314"
-    "04359845775746985748039345677748242309854210746050623711418779541821"
-    "53046474983581941267398767559165543946077062914571196477686542167660"
-    "429831652624386837205668069376";
-
 /* ---- Encoder: CPython's bytes ----------------------------------------- */
 
 Test(pickle, scalars_match_cpython)
@@ -217,9 +202,9 @@ Test(pickle, scalars_match_cpython)
 	    "80049508000000000000008a0500000080002e");
 	expect_dumps(mp_int(INT64_MIN),
 	    "8004950b000000000000008a0800000000000000802e");
-	expect_dumps(big_int("9223372036854775808"),
+	expect_dumps(mp_test_int("9223372036854775808"),
 	    "8004950c000000000000008a090000000000000080002e");
-	expect_dumps(big_int("-1180591620717411303424"),
+	expect_dumps(mp_test_int("-1180591620717411303424"),
 	    "8004950c000000000000008a090000000000000000c02e");
 	expect_dumps(mp_float(1.5),
 	    "8004950a00000000000000473ff80000000000002e");
@@ -520,12 +505,12 @@ Test(pickle, round_trip_every_type)
 	for (size_t i = 0; i < MP__ARRAY_LEN(ints); i++) {
 		round_trip(mp_int(ints[i]));
 	}
-	round_trip(big_int("18446744073709551616"));
-	round_trip(big_int("-18446744073709551616"));
-	round_trip(big_int(two_1000));
+	round_trip(mp_test_int("18446744073709551616"));
+	round_trip(mp_test_int("-18446744073709551616"));
+	round_trip(mp_test_int(mp_test_two_1000));
 	char neg[400];
-	snprintf(neg, sizeof(neg), "-%s", two_1000);
-	round_trip(big_int(neg));
+	snprintf(neg, sizeof(neg), "-%s", mp_test_two_1000);
+	round_trip(mp_test_int(neg));
 	const double fl[] = { 0.0, -0.0, 1.5, -2.25, 1e308, 5e-324, INFINITY,
 		-INFINITY, NAN };
 	for (size_t i = 0; i < MP__ARRAY_LEN(fl); i++) {
@@ -815,7 +800,7 @@ Test(pickle, every_truncation_is_epickle)
 {
 	mp_obj_t *d = mp_dict_new();
 	expect_ok(mp_dict_set(d, mp_str("k\xc3\xa9y"), mp_list_of(3,
-	    mp_float(1.5), big_int(two_1000), mp_bytes("\x00\x01", 2))));
+	    mp_float(1.5), mp_test_int(mp_test_two_1000), mp_bytes("\x00\x01", 2))));
 	expect_ok(mp_dict_set(d, mp_int(-70000), mp_frozenset_new()));
 	mp_obj_t *shared = mp_tuple_of(2, mp_int(1), mp_int(2));
 	mp_obj_t *s = mp_set_new();
@@ -994,7 +979,7 @@ Test(pickle, absurd_lengths_fail_before_allocating)
 Test(pickle, allocation_failures_are_clean)
 {
 	mp_obj_t *v = mp_tuple_of(3, proxy_value(), mp_list_of(2,
-	    big_int(two_1000), mp_str("x")), mp_frozenset_new());
+	    mp_test_int(mp_test_two_1000), mp_str("x")), mp_frozenset_new());
 	void *ref;
 	size_t rlen;
 	expect_ok(mp_pickle_dumps(v, &ref, &rlen));

@@ -175,6 +175,11 @@ bool mp_test_sweep_next(struct mp_test_sweep *s);
 void mp_test_sweep_arm(struct mp_test_sweep *s);
 int mp_test_sweep_done(struct mp_test_sweep *s, int rv, int want, int also);
 
+/* An int of any size from its decimal text (asserts it parses). */
+mp_obj_t *mp_test_int(const char *decimal);
+/* 2**1000 in decimal: an int far beyond 64 bits. */
+extern const char mp_test_two_1000[];
+
 /* Path of a file in the source tree or the build tree (static buffer). */
 const char *mp_test_src(const char *rel);
 const char *mp_test_bin(const char *rel);
