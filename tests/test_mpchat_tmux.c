@@ -135,22 +135,28 @@ stop(void)
 	srv.pid = 0;
 }
 
-/* A session "chat" whose first window, name, runs join_cmd. */
+/* A session "chat" whose first window, name, runs the shell command cmd. */
 static void
-tmux_start(const char *name, const char *room)
+tmux_start_cmd(const char *name, const char *cmd)
 {
 	snprintf(tmux_dir, sizeof(tmux_dir), "/tmp/mpchat-tmux-XXXXXX");
 	cr_assert_not_null(mkdtemp(tmux_dir));
 	snprintf(tmux_sock, sizeof(tmux_sock), "%s/sock", tmux_dir);
 	cr_assert_eq(tmux(NULL, (const char *[]){ "new-session", "-d", "-s",
-	    "chat", "-x", "100", "-y", "40", "-n", name, join_cmd(name, room),
-	    NULL }), 0);
+	    "chat", "-x", "100", "-y", "40", "-n", name, cmd, NULL }), 0);
 	char *pid = NULL;
 	cr_assert_eq(tmux(&pid, (const char *[]){ "display-message", "-p",
 	    "#{pid}", NULL }), 0);
 	tmux_pid = (pid_t)atoi(pid);
 	free(pid);
 	cr_assert(tmux_pid > 0);
+}
+
+/* A session "chat" whose first window, name, runs join_cmd. */
+static void
+tmux_start(const char *name, const char *room)
+{
+	tmux_start_cmd(name, join_cmd(name, room));
 }
 
 static void
@@ -391,5 +397,42 @@ Test(mpchat_tmux, the_typed_line_is_edited_and_kept_whole_when_it_wraps)
 	keys("bob", "/quit", true);
 	cr_assert_eq(exit_status("ana"), 0);
 	cr_assert_eq(exit_status("bob"), 0);
+	stop();
+}
+
+Test(mpchat_tmux, ctrl_z_gives_the_terminal_back_and_fg_takes_it_again)
+{
+	start();
+	/* An interactive shell, for job control. */
+	tmux_start_cmd("ana", "env PS1='$ ' bash --norc --noprofile -i");
+	free(wait_screen("ana", "$"));
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "env MPROC_AUTHKEY='%s' '%s' join ana "
+	    "--connect '%s' --room lobby", KEY, mpchat(), addr);
+	keys("ana", cmd, true);
+	expect_screen("ana", "in the room: ana\n[ana@lobby] >",
+	    "[ana@lobby] >");
+	keys("ana", "half", false);
+	free(wait_screen("ana", "[ana@lobby] > half"));
+	/* Stopped: the shell has the terminal in canonical mode with echo.
+	 * (bash resets its own mode too, so this alone does not show that
+	 * mpchat gave it back; the exit check of the other cases does.) */
+	press("ana", "C-z");
+	free(wait_screen("ana", "Stopped"));
+	keys("ana", "echo \"(tty: $(stty -a | tr ' ;' '\\n\\n' | grep -x "
+	    "-e -icanon -e icanon -e -echo -e echo | tr '\\n' ' '))\"", true);
+	free(wait_screen("ana", "(tty: icanon echo )"));
+	/* fg: the terminal is mpchat's again, the prompt and the typed
+	 * text come back, and the line goes out whole. */
+	keys("ana", "fg", true);
+	expect_screen("ana", "\n[ana@lobby] > half", "[ana@lobby] > half");
+	keys("ana", "way", true);
+	expect_screen("ana", "[ana@lobby] > halfway\nana: halfway\n"
+	    "[ana@lobby] >", "[ana@lobby] >");
+	keys("ana", "/quit", true);
+	free(wait_screen("ana", "you left the room"));
+	keys("ana", "echo \"(after: $(stty -a | tr ' ;' '\\n\\n' | grep -x "
+	    "-e -icanon -e icanon -e -echo -e echo | tr '\\n' ' '))\"", true);
+	free(wait_screen("ana", "(after: icanon echo )"));
 	stop();
 }
