@@ -183,18 +183,28 @@ reply_result(mp_manager_t *m, enum mp__mgr_kind kind, mp_obj_t *reply,
 	return rv;
 }
 
+/* One call of method on the referent: the reply and its kind. */
+static int
+call(mp_proxy_t *p, const char *method, const mp_obj_t *args,
+    const mp_obj_t *kwds, int64_t timeout_ms, enum mp__mgr_kind *kind,
+    mp_obj_t **reply)
+{
+	MP_ASSERT(p != NULL && method != NULL);
+	if (!args_ok(args, kwds)) {
+		return -EINVAL;
+	}
+	return mp__mgr_method_call(p->m, p->id, method, args, kwds,
+	    timeout_ms, kind, reply);
+}
+
 int
 mp_proxy_call(mp_proxy_t *p, const char *method, const mp_obj_t *args,
     const mp_obj_t *kwds, int64_t timeout_ms, mp_obj_t **result)
 {
-	MP_ASSERT(p != NULL && method != NULL && result != NULL);
-	if (!args_ok(args, kwds)) {
-		return -EINVAL;
-	}
+	MP_ASSERT(result != NULL);
 	enum mp__mgr_kind kind;
 	mp_obj_t *reply = NULL;
-	int rv = mp__mgr_method_call(p->m, p->id, method, args, kwds,
-	    timeout_ms, &kind, &reply);
+	int rv = call(p, method, args, kwds, timeout_ms, &kind, &reply);
 	if (rv != 0) {
 		return rv;
 	}
@@ -205,14 +215,10 @@ int
 mp_proxy_call_proxy(mp_proxy_t *p, const char *method, const mp_obj_t *args,
     const mp_obj_t *kwds, int64_t timeout_ms, mp_proxy_t **out)
 {
-	MP_ASSERT(p != NULL && method != NULL && out != NULL);
-	if (!args_ok(args, kwds)) {
-		return -EINVAL;
-	}
+	MP_ASSERT(out != NULL);
 	enum mp__mgr_kind kind;
 	mp_obj_t *reply = NULL;
-	int rv = mp__mgr_method_call(p->m, p->id, method, args, kwds,
-	    timeout_ms, &kind, &reply);
+	int rv = call(p, method, args, kwds, timeout_ms, &kind, &reply);
 	if (rv != 0) {
 		return rv;
 	}
