@@ -96,23 +96,35 @@ fini(void)
 
 TestSuite(mpchat_tmux, .init = mp_test_setup, .fini = fini, .timeout = 120);
 
+/* The shell command that joins: `mpchat join name [--room room]`. */
+static const char *
+mpchat_cmd(const char *name, const char *room)
+{
+	static char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "env MPROC_AUTHKEY='%s' '%s' join %s "
+	    "--connect '%s'%s%s", KEY, mpchat(), name, addr,
+	    room != NULL ? " --room " : "", room != NULL ? room : "");
+	return cmd;
+}
+
+/* Shell text that expands to the terminal's "icanon echo " when it is in
+ * canonical mode with echo ("-icanon -echo " when raw). */
+#define TTY_MODE "$(stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon " \
+	"-e icanon -e -echo -e echo | tr '\\n' ' ')"
+
 /*
- * The pane command: `mpchat join name [--room room]` in the terminal,
- * then its exit status on the screen and whether the terminal is back in
- * canonical mode with echo, as mpchat found it. The shell then waits
- * (for a line that never comes, until the tmux server ends): tmux may
- * drop what a pane's last process wrote just before it exited.
+ * The pane command: mpchat_cmd in the terminal, then its exit status on
+ * the screen and whether the terminal is back in canonical mode with
+ * echo, as mpchat found it. The shell then waits (for a line that never
+ * comes, until the tmux server ends): tmux may drop what a pane's last
+ * process wrote just before it exited.
  */
 static const char *
 join_cmd(const char *name, const char *room)
 {
-	static char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "env MPROC_AUTHKEY='%s' '%s' join %s "
-	    "--connect '%s'%s%s; echo \"(mpchat exited: $?)\"; echo \"(tty: "
-	    "$(stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e icanon "
-	    "-e -echo -e echo | tr '\\n' ' '))\"; read x", KEY,
-	    mpchat(), name, addr, room != NULL ? " --room " : "",
-	    room != NULL ? room : "");
+	static char cmd[8192 + 256];
+	snprintf(cmd, sizeof(cmd), "%s; echo \"(mpchat exited: $?)\"; "
+	    "echo \"(tty: " TTY_MODE ")\"; read x", mpchat_cmd(name, room));
 	return cmd;
 }
 
@@ -390,6 +402,7 @@ Test(mpchat_tmux, the_typed_line_is_edited_and_kept_whole_when_it_wraps)
 	free(wait_screen("ana", want));
 	free(wait_screen("bob", "ana: xxxxx"));
 
+
 	/* Ctrl-D on an empty line leaves, as the end of input does. */
 	press("ana", "C-d");
 	free(wait_screen("ana", "you left the room"));
@@ -406,10 +419,7 @@ Test(mpchat_tmux, ctrl_z_gives_the_terminal_back_and_fg_takes_it_again)
 	/* An interactive shell, for job control. */
 	tmux_start_cmd("ana", "env PS1='$ ' bash --norc --noprofile -i");
 	free(wait_screen("ana", "$"));
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "env MPROC_AUTHKEY='%s' '%s' join ana "
-	    "--connect '%s' --room lobby", KEY, mpchat(), addr);
-	keys("ana", cmd, true);
+	keys("ana", mpchat_cmd("ana", "lobby"), true);
 	expect_screen("ana", "in the room: ana\n[ana@lobby] >",
 	    "[ana@lobby] >");
 	keys("ana", "half", false);
@@ -419,8 +429,7 @@ Test(mpchat_tmux, ctrl_z_gives_the_terminal_back_and_fg_takes_it_again)
 	 * mpchat gave it back; the exit check of the other cases does.) */
 	press("ana", "C-z");
 	free(wait_screen("ana", "Stopped"));
-	keys("ana", "echo \"(tty: $(stty -a | tr ' ;' '\\n\\n' | grep -x "
-	    "-e -icanon -e icanon -e -echo -e echo | tr '\\n' ' '))\"", true);
+	keys("ana", "echo \"(tty: " TTY_MODE ")\"", true);
 	free(wait_screen("ana", "(tty: icanon echo )"));
 	/* fg: the terminal is mpchat's again, the prompt and the typed
 	 * text come back, and the line goes out whole. */
@@ -431,8 +440,7 @@ Test(mpchat_tmux, ctrl_z_gives_the_terminal_back_and_fg_takes_it_again)
 	    "[ana@lobby] >", "[ana@lobby] >");
 	keys("ana", "/quit", true);
 	free(wait_screen("ana", "you left the room"));
-	keys("ana", "echo \"(after: $(stty -a | tr ' ;' '\\n\\n' | grep -x "
-	    "-e -icanon -e icanon -e -echo -e echo | tr '\\n' ' '))\"", true);
+	keys("ana", "echo \"(after: " TTY_MODE ")\"", true);
 	free(wait_screen("ana", "(after: icanon echo )"));
 	stop();
 }
