@@ -402,6 +402,19 @@ Test(mpchat_tmux, the_typed_line_is_edited_and_kept_whole_when_it_wraps)
 	free(wait_screen("ana", want));
 	free(wait_screen("bob", "ana: xxxxx"));
 
+	/* A two-byte character that fills the row: the row breaks after
+	 * it, not inside it. */
+	char fill[96];
+	snprintf(fill, sizeof(fill), "%.85sé", typed);
+	keys("ana", fill, false);
+	keys("ana", "y", false);
+	snprintf(want, sizeof(want), "[ana@lobby] > %s\ny", fill);
+	s = wait_screen("ana", want);
+	cr_assert_str_eq(last_line(s), "y");
+	free(s);
+	press("ana", "Enter");
+	snprintf(want, sizeof(want), "ana: %sy\n[ana@lobby] >", fill);
+	free(wait_screen("ana", want));
 
 	/* Ctrl-D on an empty line leaves, as the end of input does. */
 	press("ana", "C-d");

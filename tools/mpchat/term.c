@@ -39,6 +39,10 @@ static struct {
 	size_t len;
 	bool skipping;                  /* it passed CHAT_MAX_LINE */
 	int esc;                        /* where in an escape sequence */
+	size_t width;                   /* columns the prompt and the whole
+					 * characters of the text take */
+	size_t start;                   /* where the last character starts */
+	int need;                       /* its UTF-8 bytes still to come */
 	size_t row;                     /* the cursor's row, 0 = prompt's */
 	unsigned char in[256];          /* read, not yet taken */
 	size_t in_pos, in_len;
@@ -93,21 +97,20 @@ columns(void)
 }
 
 /*
- * After the prompt and the text are written, where the cursor is. A
- * terminal that has just filled a row leaves the cursor on its last
- * column until the next character; a line break then puts it at the
- * start of the next row, so the row count is the same for every width.
+ * After ed.width columns are written, where the cursor is. A terminal
+ * that has just filled a row leaves the cursor on its last column until
+ * the next character; a line break then puts it at the start of the next
+ * row, so the row count is the same for every width. Only called between
+ * whole characters: the break must not split one.
  */
 static void
 settle_cursor(void)
 {
-	size_t w = text_width(ed.prompt, strlen(ed.prompt)) +
-	    text_width(ed.buf, ed.len);
 	size_t cols = columns();
-	if (w > 0 && w % cols == 0) {
+	if (ed.width > 0 && ed.width % cols == 0) {
 		fputs("\r\n", stdout);
 	}
-	ed.row = w / cols;
+	ed.row = ed.width / cols;
 }
 
 static void
@@ -115,6 +118,9 @@ draw(void)
 {
 	fputs(ed.prompt, stdout);
 	fwrite(ed.buf, 1, ed.len, stdout);
+	/* A character still coming counts once it is whole (key()). */
+	ed.width = text_width(ed.prompt, strlen(ed.prompt)) +
+	    text_width(ed.buf, ed.need > 0 ? ed.start : ed.len);
 	settle_cursor();
 	at_prompt = true;
 	flush();
@@ -137,9 +143,7 @@ erase(void)
 static void
 end_line(void)
 {
-	size_t w = text_width(ed.prompt, strlen(ed.prompt)) +
-	    text_width(ed.buf, ed.len);
-	if (w == 0 || w % columns() != 0) {
+	if (ed.width == 0 || ed.width % columns() != 0) {
 		fputc('\n', stdout);  /* else settle_cursor broke the line */
 	}
 	ed.row = 0;
@@ -316,9 +320,11 @@ drop_word(void)
 	}
 }
 
+/* After a deletion: no character is left half typed. */
 static void
 redraw(void)
 {
+	ed.need = 0;
 	erase();
 	draw();
 }
@@ -337,8 +343,41 @@ take_line(char *line, size_t *len)
 		*len = ed.len;
 	}
 	ed.len = 0;
+	ed.need = 0;
 	ed.skipping = false;
 	return l;
+}
+
+/* Bytes of the UTF-8 character a byte starts (1 for ASCII, and for a
+ * byte that starts none: it shows as one column). */
+static int
+utf8_length(unsigned char lead)
+{
+	return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
+/* Add and echo one byte of the text; once it ends a character, count the
+ * character's columns, which may fill a row. */
+static void
+add_byte(unsigned char c)
+{
+	if ((c & 0xc0) == 0x80 && ed.need > 0) {
+		ed.need--;
+	} else {
+		if (ed.need > 0) {
+			/* A character cut short: its bytes stay as they show. */
+			ed.width += text_width(ed.buf + ed.start,
+			    ed.len - ed.start);
+		}
+		ed.start = ed.len;
+		ed.need = utf8_length(c) - 1;
+	}
+	ed.buf[ed.len++] = (char)c;
+	fputc(c, stdout);
+	if (ed.need == 0) {
+		ed.width += text_width(ed.buf + ed.start, ed.len - ed.start);
+		settle_cursor();
+	}
 }
 
 /* Whether byte c ends an escape sequence the terminal sent for a key
@@ -410,12 +449,7 @@ key(unsigned char c, enum chat_line *l)
 			ed.skipping = true;
 			fputc('\a', stdout);
 		} else {
-			ed.buf[ed.len++] = (char)c;
-			fputc(c, stdout);
-			/* A complete character may have filled a row. */
-			if ((c & 0xc0) != 0x80) {
-				settle_cursor();
-			}
+			add_byte(c);
 		}
 	}
 	return false;
